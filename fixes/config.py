@@ -1,0 +1,65 @@
+"""Which fixes are switched on, and their timing knobs. No Django import: settings feed it."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+SWEEP_INTERVAL_DEFAULT = 60.0  # seconds between two periodic sweeps
+STUCK_GRACE_DEFAULT = 5.0  # seconds beyond ack_wait before "no delivery activity" counts as stuck
+CONFIRMATIONS_DEFAULT = 2  # consecutive sweep observations needed before acting
+
+
+@dataclass(frozen=True)
+class FixesConfig:
+    inline_reaper: bool = True  # /tasks/ assesses the job when it has nothing to hand out
+    sweep: bool = True  # periodic Celery beat sweep over running async jobs
+    stuck_detection: bool = True  # fail jobs whose work sits idle with nobody fetching
+    stream_lost_detection: bool = True  # fail jobs whose stream vanished (ephemeral NATS restart)
+    cleanup_on_terminal: bool = True  # delete stream, consumer and Redis state on REVOKED/FAILURE/SUCCESS
+    idempotent_start: bool = True  # locked Start/retry: delete leftovers, publish once with dedupe ids
+    fencing: bool = True  # reject results whose reply_subject belongs to an earlier attempt
+    advisories: bool = True  # capture MAX_DELIVERIES / MSG_TERMINATED advisories durably
+    sweep_interval: float = SWEEP_INTERVAL_DEFAULT
+    stuck_grace: float = STUCK_GRACE_DEFAULT
+    stuck_action: str = "fail"  # "fail" | "warn" (log a warning, never fail)
+    confirmations: int = CONFIRMATIONS_DEFAULT
+
+    def __post_init__(self):
+        if self.sweep_interval <= 0:
+            raise ValueError(f"sweep_interval must be > 0, got {self.sweep_interval}")
+        if self.stuck_grace < 0:
+            raise ValueError(f"stuck_grace must be >= 0, got {self.stuck_grace}")
+        if self.stuck_action not in ("fail", "warn"):
+            raise ValueError(f"stuck_action must be 'fail' or 'warn', got {self.stuck_action!r}")
+        if self.confirmations < 1:
+            raise ValueError(f"confirmations must be >= 1, got {self.confirmations}")
+
+    @classmethod
+    def switches(cls) -> list[str]:
+        return [f.name for f in dataclasses.fields(cls) if f.type in ("bool", bool)]
+
+    @classmethod
+    def all_off(cls, **overrides) -> FixesConfig:
+        return cls(**{**{name: False for name in cls.switches()}, **overrides})
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str], prefix: str = "CHAOS_") -> FixesConfig:
+        """CHAOS_FIXES=on|off sets every switch; CHAOS_FIX_<SWITCH>=0|1 overrides one of them."""
+        master = environ.get(f"{prefix}FIXES", "on").strip().lower()
+        if master not in ("on", "off", "1", "0", "true", "false"):
+            raise ValueError(f"{prefix}FIXES must be on or off, got {master!r}")
+        enabled = master in ("on", "1", "true")
+        values: dict = {name: enabled for name in cls.switches()}
+        for name in cls.switches():
+            raw = environ.get(f"{prefix}FIX_{name.upper()}")
+            if raw is not None:
+                values[name] = raw.strip().lower() in ("1", "on", "true", "yes")
+        if f"{prefix}SWEEP_INTERVAL" in environ:
+            values["sweep_interval"] = float(environ[f"{prefix}SWEEP_INTERVAL"])
+        if f"{prefix}STUCK_GRACE" in environ:
+            values["stuck_grace"] = float(environ[f"{prefix}STUCK_GRACE"])
+        if f"{prefix}STUCK_ACTION" in environ:
+            values["stuck_action"] = environ[f"{prefix}STUCK_ACTION"]
+        return cls(**values)

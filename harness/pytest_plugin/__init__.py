@@ -1,0 +1,33 @@
+"""pytest plugin (entry point `nats_job_chaos`): real NATS/Redis/PostgreSQL/sandbox as fixtures.
+
+Fixtures are the public API: nats_server, redis_server, postgres, stack, stack_factory, sandbox,
+sandbox_db, worker. `@pytest.mark.stack(fixes="off", ack_wait=1)` picks the stack a test's
+`sandbox` runs on. Defaults come from the --chaos-* command-line options.
+"""
+
+from harness.pytest_plugin.fixtures import (  # noqa: F401  (pytest discovers fixtures by name)
+    nats_server,
+    postgres,
+    redis_server,
+    sandbox,
+    sandbox_db,
+    stack,
+    stack_factory,
+    worker,
+)
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("chaos", "NATS job chaos harness")
+    group.addoption("--chaos-fixes", default="on", choices=("on", "off"), help="fixes of the default stack")
+    group.addoption("--chaos-ack-wait", type=float, default=1.0, help="ack_wait seconds (compressed)")
+    group.addoption("--chaos-max-deliver", type=int, default=3, help="max_deliver of job consumers")
+    group.addoption("--chaos-sweep-interval", type=float, default=1.0, help="seconds between reaper sweeps")
+    group.addoption("--chaos-web-workers", type=int, default=3, help="web server worker processes")
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "stack(**settings): run this test's `sandbox` on a stack with these settings "
+        "(fixes='on'|'off', ack_wait=S, max_deliver=N, sweep_interval=S, retention='limits'|'workqueue', "
+        "or any CHAOS_* name)")

@@ -1,0 +1,133 @@
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+import pytest
+
+from harness.client import SandboxClient
+
+SHORT_NAMES = {"fixes": "CHAOS_FIXES", "ack_wait": "CHAOS_ACK_WAIT", "max_deliver": "CHAOS_MAX_DELIVER",
+               "sweep_interval": "CHAOS_SWEEP_INTERVAL", "retention": "CHAOS_RETENTION"}
+
+
+def chaos_settings(options, **overrides) -> dict[str, str]:
+    """CHAOS_* settings from the command line, then the overrides (short names or CHAOS_* names)."""
+    settings = {
+        "CHAOS_FIXES": options.getoption("--chaos-fixes"),
+        "CHAOS_ACK_WAIT": str(options.getoption("--chaos-ack-wait")),
+        "CHAOS_MAX_DELIVER": str(options.getoption("--chaos-max-deliver")),
+        "CHAOS_SWEEP_INTERVAL": str(options.getoption("--chaos-sweep-interval")),
+        "CHAOS_FETCH_TIMEOUT": "0.25",
+        "CHAOS_STUCK_GRACE": "1",
+    }
+    for key, value in overrides.items():
+        settings[SHORT_NAMES.get(key, key if key.startswith("CHAOS_") else f"CHAOS_{key.upper()}")] = str(value)
+    return settings
+
+
+@pytest.fixture(scope="session")
+def nats_server():
+    from harness.infra import NatsServer
+
+    with NatsServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def redis_server():
+    from harness.infra import RedisServer
+
+    with RedisServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    from harness.infra import PostgresServer
+
+    with PostgresServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def stack_factory(request):
+    """`stack_factory(fixes="off", ack_wait=1)` → a running Stack, shared by tests asking the same settings."""
+    from harness.infra import Stack
+
+    stacks: dict[tuple, Stack] = {}
+
+    def make(**overrides) -> Stack:
+        settings = chaos_settings(request.config, **overrides)
+        key = tuple(sorted(settings.items()))
+        if key not in stacks:
+            stack = Stack(settings=settings, web_workers=request.config.getoption("--chaos-web-workers"))
+            stacks[key] = stack  # registered before start: a half-started stack is stopped too
+            stack.start()
+        return stacks[key]
+
+    yield make
+    for stack in reversed(list(stacks.values())):
+        stack.stop()
+
+
+@pytest.fixture(scope="session")
+def stack(stack_factory):
+    """The whole stack with the command-line settings (fixes on by default)."""
+    return stack_factory()
+
+
+@dataclass
+class Sandbox:
+    """A live sandbox: its API URL, a worker token, an HTTP client, and the stack underneath."""
+
+    stack: object
+    client: SandboxClient
+
+    @property
+    def api_url(self) -> str:
+        return self.stack.api_url
+
+    @property
+    def token(self) -> str:
+        return self.stack.token
+
+    @property
+    def settings(self) -> dict[str, str]:
+        return self.stack.settings
+
+
+@pytest.fixture
+def sandbox(request, stack_factory):
+    marker = request.node.get_closest_marker("stack")
+    stack = stack_factory(**(marker.kwargs if marker else {}))
+    with SandboxClient(stack.api_url, stack.token) as client:
+        yield Sandbox(stack=stack, client=client)
+
+
+@pytest.fixture
+def sandbox_db(sandbox, django_db_blocker):
+    """The sandbox's own database through the Django ORM of this process (committed, not rolled back).
+
+    Also points this process's NATS/Redis settings and fixes switches at the same stack, so ORM saves
+    fire the same transition hooks the sandbox runs.
+    """
+    from harness.sandbox.connect import bind_to_stack
+
+    with django_db_blocker.unblock(), bind_to_stack(sandbox.stack):
+        yield sandbox
+
+
+@pytest.fixture
+def worker(sandbox):
+    """`worker(kind="healthy", count=2, until_idle=True, duration=30)` runs simulated workers to the end.
+
+    Returns their summary. Uses the sandbox's API URL and token; pipelines default to the sandbox's.
+    """
+    from harness.workers import run_workers
+
+    def run(kind: str = "healthy", count: int = 1, **kwargs):
+        kwargs.setdefault("pipelines", ["moth-detector"])
+        return asyncio.run(run_workers(sandbox.api_url, sandbox.token, kind=kind, count=count, **kwargs))
+
+    return run

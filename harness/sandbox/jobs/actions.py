@@ -1,0 +1,59 @@
+"""Job control (Start, retry, cancel) the way Antenna does it — and, with the fixes on, the cured way."""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django.utils import timezone
+
+from fixes.django import runtime
+from fixes.django.start import begin_attempt
+from harness.sandbox.jobs.models import Job, JobState, empty_progress
+
+
+def start(job_id: int, retry: bool = False) -> Job:
+    """Antenna: no lock, no state check, stage params reset, collect + publish again on top.
+
+    With idempotent_start on: locked, refused while running (StartRefused → 409), leftovers deleted.
+    """
+    from harness.sandbox.jobs.tasks import run_job
+
+    status = JobState.RETRY if retry else JobState.PENDING
+    if runtime.config().idempotent_start:
+        job = begin_attempt(job_id, status=status)
+    else:
+        job = Job.objects.get(pk=job_id)
+        job.progress = empty_progress()
+        job.attempt += 1
+        job.status = status
+        job.finished_at = None
+        job.save()
+    result = run_job.apply_async(args=[job.pk, job.attempt])
+    Job.objects.filter(pk=job.pk).update(task_id=result.id)
+    job.task_id = result.id
+    return job
+
+
+def cancel(job_id: int) -> Job:
+    """Antenna: CANCELING, revoke the Celery task, then REVOKED (async jobs have nothing else to stop)."""
+    from harness.sandbox.celery_app import app
+
+    with transaction.atomic():
+        job = Job.objects.select_for_update().get(pk=job_id)
+        if job.status in JobState.final_states():
+            return job
+        job.status = JobState.CANCELING
+        job.save()
+    if job.task_id:
+        app.control.revoke(job.task_id)
+    return revoke(job_id)
+
+
+def revoke(job_id: int, reason: str = "Job revoked") -> Job:
+    """What Antenna's watchdog does to a job it considers stuck: flip it to REVOKED."""
+    job = Job.objects.get(pk=job_id)
+    job.status = JobState.REVOKED
+    job.finished_at = timezone.now()
+    job.progress["summary"]["status"] = JobState.REVOKED
+    job.save()
+    job.log(reason, level="WARNING")
+    return job

@@ -1,0 +1,49 @@
+"""How the fixes see the sandbox's Job model (Antenna would implement the same class once)."""
+
+from django.utils import timezone
+
+from fixes.assess import JobCounts
+from harness.sandbox.jobs import progress
+from harness.sandbox.jobs.models import DispatchMode, Job, JobState, empty_progress
+
+
+class SandboxJobs:
+    model = Job
+    running_states = (JobState.STARTED, JobState.RETRY)
+    terminal_states = (JobState.REVOKED, JobState.FAILURE, JobState.SUCCESS)
+    busy_states = (JobState.PENDING, JobState.STARTED, JobState.RETRY, JobState.CANCELING)
+
+    def is_async(self, job) -> bool:
+        return job.dispatch_mode == DispatchMode.ASYNC_API
+
+    def counts(self, job) -> JobCounts:
+        c = progress.counts(job.pk)
+        if not c.exists:  # Redis state lost: fall back to what the database recorded
+            total = job.stage_param("collect", "total_images")
+            return JobCounts(expected=total, processed=job.stage_param("process", "processed"),
+                             failed=job.stage_param("process", "failed"))
+        return JobCounts(expected=c.total, processed=c.processed, failed=c.failed,
+                         unprocessed_image_ids=tuple(progress.pending_image_ids(job.pk, limit=50)))
+
+    def fail(self, job, reason: str) -> None:
+        job.status = JobState.FAILURE
+        job.finished_at = timezone.now()
+        job.progress["summary"]["status"] = JobState.FAILURE
+        job.save()
+        job.log(reason, level="ERROR")
+
+    def log(self, job, message: str, level: str = "INFO") -> None:
+        job.log(message, level=level)
+
+    def clear_state(self, job_id: int) -> None:
+        progress.clear(job_id)
+
+    def reset_for_attempt(self, job) -> None:
+        job.progress = empty_progress()
+        job.attempt += 1
+        job.status = JobState.PENDING
+        job.queue_created = None
+        job.started_at = job.finished_at = None
+
+    def attempt_started(self, job) -> float | None:
+        return job.queue_created

@@ -1,0 +1,79 @@
+"""Per-job progress counters in Redis, with Antenna's key names (AsyncJobState)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import redis
+from django.conf import settings
+
+
+@lru_cache(maxsize=1)
+def client() -> redis.Redis:
+    return redis.Redis.from_url(
+        settings.REDIS_URL, socket_connect_timeout=1, socket_timeout=2, decode_responses=True
+    )
+
+
+def _keys(job_id: int) -> dict[str, str]:
+    return {
+        "process": f"job:{job_id}:pending_images:process",
+        "results": f"job:{job_id}:pending_images:results",
+        "failed": f"job:{job_id}:failed_images",
+        "total": f"job:{job_id}:pending_images_total",
+    }
+
+
+@dataclass(frozen=True)
+class Counts:
+    total: int
+    remaining: int
+    failed: int
+    exists: bool  # False: the job's Redis state is gone (flushed or never initialised)
+
+    @property
+    def processed(self) -> int:
+        return self.total - self.remaining
+
+
+def initialise(job_id: int, image_ids: list[int]) -> None:
+    k = _keys(job_id)
+    pipe = client().pipeline()
+    pipe.delete(*k.values())
+    if image_ids:
+        pipe.sadd(k["process"], *image_ids)
+        pipe.sadd(k["results"], *image_ids)
+    pipe.set(k["total"], len(image_ids))
+    pipe.execute()
+
+
+def record(job_id: int, image_id: int, failed: bool) -> bool:
+    """Mark one image processed. True only the first time (a result posted twice counts once)."""
+    k = _keys(job_id)
+    pipe = client().pipeline()
+    pipe.srem(k["process"], image_id)
+    pipe.srem(k["results"], image_id)
+    if failed:
+        pipe.sadd(k["failed"], image_id)
+    removed, *_ = pipe.execute()
+    return bool(removed)
+
+
+def counts(job_id: int) -> Counts:
+    k = _keys(job_id)
+    pipe = client().pipeline()
+    pipe.get(k["total"])
+    pipe.scard(k["process"])
+    pipe.scard(k["failed"])
+    total, remaining, failed = pipe.execute()
+    return Counts(total=int(total or 0), remaining=remaining, failed=failed, exists=total is not None)
+
+
+def pending_image_ids(job_id: int, limit: int = 1000) -> list[str]:
+    ids = list(client().sscan_iter(_keys(job_id)["process"], count=limit))[:limit]
+    return sorted(ids, key=lambda s: int(s) if s.isdigit() else 0)
+
+
+def clear(job_id: int) -> None:
+    client().delete(*_keys(job_id).values())

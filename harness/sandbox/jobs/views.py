@@ -1,0 +1,190 @@
+"""Antenna's job API (v2) as external workers and people use it."""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+
+from django.conf import settings
+from django.db import transaction
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404
+from rest_framework import status
+from rest_framework.decorators import api_view, authentication_classes, permission_classes
+from rest_framework.exceptions import ValidationError
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+
+from fixes.django import fencing, reaper, runtime
+from fixes.django.start import StartRefused
+from fixes.queue import QueueMissing, QueueUnavailable
+from harness.sandbox.jobs import actions, validation
+from harness.sandbox.jobs.models import DispatchMode, Job, JobState, Pipeline, Project, SourceImage
+from harness.sandbox.jobs.serializers import job_detail, job_summary
+
+log = logging.getLogger(__name__)
+# A 1x1 white GIF: what a worker downloads for image_url (it fetches without the auth header)
+PIXEL = bytes.fromhex("47494638396101000100800000ffffff00000021f90401000000002c00000000010001000002024401003b")
+
+
+@api_view(["GET"])
+@authentication_classes([])
+@permission_classes([AllowAny])
+def health(request):
+    return Response({"status": "ok"})
+
+
+def image(request, image_id: int):
+    return HttpResponse(PIXEL, content_type="image/gif")
+
+
+@api_view(["GET", "POST"])
+def jobs(request):
+    return _create_job(request) if request.method == "POST" else _list_jobs(request)
+
+
+def _list_jobs(request):
+    q = request.query_params
+    qs = Job.objects.select_related("pipeline")
+    if q.get("pipeline__slug__in"):
+        qs = qs.filter(pipeline__slug__in=[s for s in q["pipeline__slug__in"].split(",") if s])
+    if q.get("dispatch_mode"):
+        qs = qs.filter(dispatch_mode=q["dispatch_mode"])
+    if q.get("incomplete_only") in ("1", "true", "True"):
+        qs = qs.exclude(status__in=JobState.final_states())
+    ids_only = q.get("ids_only") in ("1", "true", "True")
+    try:
+        limit = int(q.get("limit", 1 if ids_only else 10))
+        offset = int(q.get("offset", 0))
+    except ValueError as exc:
+        raise ValidationError({"error": "limit and offset must be integers"}) from exc
+    if ids_only:  # Antenna hands incomplete jobs out in random order
+        rows = list(qs.values("id", "pipeline__slug"))
+        random.shuffle(rows)
+        page = [{"id": r["id"], "pipeline_slug": r["pipeline__slug"]} for r in rows[offset: offset + limit]]
+        count = len(rows)
+    else:
+        count = qs.count()
+        page = [job_summary(j) for j in qs[offset: offset + limit]]
+    return Response({"count": count, "next": None, "previous": None, "results": page})
+
+
+def _create_job(request):
+    """Sandbox-only convenience: {"pipeline": slug, "images": N, "name": str, "start": bool}."""
+    body = request.data if isinstance(request.data, dict) else {}
+    n, slug = body.get("images"), body.get("pipeline")
+    if not isinstance(n, int) or isinstance(n, bool) or not 0 <= n <= 100_000:
+        raise ValidationError({"error": "images must be an integer between 0 and 100000"})
+    if not isinstance(slug, str) or not slug:
+        raise ValidationError({"error": "pipeline must be a pipeline slug"})
+    with transaction.atomic():
+        pipeline, _ = Pipeline.objects.get_or_create(slug=slug, defaults={"name": slug})
+        project = Project.objects.create(name=body.get("project") or "sandbox")
+        images = SourceImage.objects.bulk_create(
+            [SourceImage(project=project, path=f"img_{i}.jpg", url="") for i in range(n)]
+        )
+        base = request.build_absolute_uri("/media/images/")
+        for img in images:
+            img.url = f"{base}{img.pk}.gif"
+        SourceImage.objects.bulk_update(images, ["url"])
+        job = Job.objects.create(name=body.get("name") or f"{n} images", project=project, pipeline=pipeline,
+                                 dispatch_mode=body.get("dispatch_mode") or DispatchMode.ASYNC_API)
+        job.images.set(images)
+    if body.get("start"):
+        job = actions.start(job.pk)
+    return Response(job_detail(job), status=status.HTTP_201_CREATED)
+
+
+@api_view(["GET"])
+def job(request, job_id: int):
+    job = get_object_or_404(Job, pk=job_id)
+    data = job_detail(job, logs=True)
+    if request.query_params.get("queue") in ("1", "true"):
+        try:
+            data["queue"] = runtime.bridge().call(lambda q: q.snapshot(job_id)).to_dict()
+        except QueueUnavailable:
+            data["queue"] = None
+    return Response(data)
+
+
+def _control(request, job_id: int, action):
+    get_object_or_404(Job, pk=job_id)
+    try:
+        return Response(job_detail(action(job_id)))
+    except StartRefused as refused:
+        return Response({"error": str(refused), "status": refused.job.status, "job_id": job_id},
+                        status=status.HTTP_409_CONFLICT)
+
+
+@api_view(["POST"])
+def run(request, job_id: int):
+    return _control(request, job_id, actions.start)
+
+
+@api_view(["POST"])
+def retry(request, job_id: int):
+    return _control(request, job_id, lambda pk: actions.start(pk, retry=True))
+
+
+@api_view(["POST"])
+def cancel(request, job_id: int):
+    return _control(request, job_id, actions.cancel)
+
+
+@api_view(["POST"])
+def tasks(request, job_id: int):
+    size = validation.batch_size(request.data)
+    job = get_object_or_404(Job, pk=job_id)
+    if job.dispatch_mode != DispatchMode.ASYNC_API:
+        raise ValidationError({"error": f"job {job_id} is not an async_api job"})
+    if job.status not in (JobState.STARTED, JobState.RETRY):
+        return Response({"tasks": []})
+    try:
+        deliveries = runtime.bridge().call(
+            lambda q: q.reserve(job_id, size, timeout=settings.TASKS_FETCH_TIMEOUT),
+            timeout=settings.TASKS_FETCH_TIMEOUT + 5,
+        )
+    except QueueMissing:
+        deliveries = []  # Antenna answers "drained"; the reaper below tells a lost stream apart
+    handed = []
+    for d in deliveries:
+        task = json.loads(d.data)
+        handed.append({"id": str(task["id"]), "image_id": str(task["image_id"]),
+                       "image_url": task["image_url"], "reply_subject": d.reply_subject})
+    if not handed:
+        try:
+            reaper.check_inline(job)
+        except QueueUnavailable:
+            pass  # nothing to hand out and nothing to judge; the sweep will look again
+    return Response({"tasks": handed})
+
+
+@api_view(["POST"])
+def result(request, job_id: int):
+    from harness.sandbox.jobs.tasks import process_result
+
+    items = validation.results(request.data)
+    job = get_object_or_404(Job, pk=job_id)
+    answers, queued = [], 0
+    for item in items:
+        refused = fencing.rejection(job, item["reply_subject"])
+        if refused:
+            log.info("job %s: %s result %s", job_id, refused, item["reply_subject"])
+            answers.append({"reply_subject": item["reply_subject"], "status": refused, "task_id": ""})
+            continue
+        sent = process_result.apply_async(args=[job_id, item["reply_subject"], item["result"]])
+        answers.append({"reply_subject": item["reply_subject"], "status": "queued", "task_id": sent.id})
+        queued += 1
+    return Response({"status": "accepted", "job_id": job_id, "results_queued": queued, "tasks": answers})
+
+
+@api_view(["POST"])
+def in_progress(request, job_id: int):
+    """Extension (not in Antenna): a worker says it is still busy with these tasks (+WPI)."""
+    subjects = validation.reply_subjects(request.data)
+    job = get_object_or_404(Job, pk=job_id)
+    accepted = [s for s in subjects if fencing.rejection(job, s) is None]
+    for s in accepted:
+        runtime.bridge().call(lambda q, s=s: q.in_progress(s))
+    return Response({"job_id": job_id, "extended": len(accepted)})

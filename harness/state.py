@@ -1,0 +1,30 @@
+"""The state file `chaos up` writes so other `chaos` commands find the running stack."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import typer
+
+
+def path() -> Path:
+    return Path(os.environ.get("CHAOS_STATE_FILE", ".chaos/stack.json"))
+
+
+def write(data: dict) -> None:
+    p = path()
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_text(json.dumps(data, indent=2))
+
+
+def remove() -> None:
+    path().unlink(missing_ok=True)
+
+
+def read() -> dict:
+    p = path()
+    if not p.exists():
+        raise typer.BadParameter(f"no running stack found ({p} is missing): start one with `chaos up`")
+    return json.loads(p.read_text())

@@ -1,0 +1,367 @@
+"""JobQueue and NatsBridge against a real nats-server (JetStream, file storage)."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import itertools
+import os
+import socket
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from fixes.assess import Condition, JobCounts, Observation, assess
+from fixes.bridge import NatsBridge
+from fixes.config import FixesConfig
+from fixes.layout import QueueLayout
+from fixes.queue import JobQueue, QueueMissing, QueueUnavailable, belongs_to_attempt, parse_reply_subject
+
+pytestmark = pytest.mark.integration
+
+NATS_SERVER = Path(sys.executable).parent / "nats-server"
+FAST = QueueLayout(ack_wait=1.0, max_deliver=2, max_age=600.0)
+RETENTIONS = ["limits", "workqueue"]
+job_ids = itertools.count(100)
+
+
+# ---- servers ------------------------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def eventually(check, timeout: float = 10.0, interval: float = 0.05):
+    """Poll `check` until it returns something truthy; fail at the deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s (last value {value!r})")
+        time.sleep(interval)
+
+
+def port_open(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+class Server:
+    def __init__(self, store: Path):
+        self.port, self.store, self.proc = free_port(), store, None
+        self.url = f"nats://127.0.0.1:{self.port}"
+
+    def start(self) -> Server:
+        args = [str(NATS_SERVER), "-a", "127.0.0.1", "-p", str(self.port), "-js", "-sd", str(self.store)]
+        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        eventually(lambda: port_open(self.port))
+        return self
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    srv = Server(tmp_path_factory.mktemp("nats")).start()
+    yield srv
+    srv.kill()
+
+
+@pytest.fixture
+def own_server(tmp_path):
+    srv = Server(tmp_path / "store").start()
+    yield srv
+    srv.kill()
+
+
+def run(url: str, layout: QueueLayout, scenario):
+    """Run `scenario(queue)` on a fresh connection in a fresh loop."""
+
+    async def main():
+        queue = await JobQueue.connect(url, layout, max_reconnect_attempts=0)
+        try:
+            return await scenario(queue)
+        finally:
+            await queue.close()
+
+    return asyncio.run(main())
+
+
+async def until(check, timeout: float = 10.0, interval: float = 0.05):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = await check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s (last value {value!r})")
+        await asyncio.sleep(interval)
+
+
+# ---- JobQueue -----------------------------------------------------------------------------------------------
+
+
+def test_create_publish_dedupes_by_msg_id_and_ensure_only_adds_missing(server):
+    job = next(job_ids)
+
+    async def scenario(q: JobQueue):
+        created = await q.create(job)
+        assert abs(created - time.time()) < 5
+        items = [(FAST.msg_id(job, 1, i), b"task %d" % i) for i in range(50)]
+        assert await q.publish(job, items) == 50
+        assert await q.publish(job, items) == 0  # a retried publish inside the dedupe window
+        assert await q.publish(job, [(None, b"x")] * 3) == 3  # baseline: no ids, no dedupe
+        assert (await q.snapshot(job)).messages == 53
+        assert await q.ensure(job) == pytest.approx(created, abs=1e-6)
+        await q._js.delete_consumer(FAST.stream(job), FAST.consumer(job))
+        assert await q.ensure(job) == pytest.approx(created, abs=1e-6)
+        snap = await q.snapshot(job)
+        assert snap.consumer_exists and snap.messages == 53 and snap.num_pending == 53
+
+    run(server.url, FAST, scenario)
+
+
+def test_reserve_ack_and_concurrent_reserves_never_share_a_task(server):
+    layout = dataclasses.replace(FAST, ack_wait=30.0)  # no redelivery during the test
+    job = next(job_ids)
+
+    async def scenario(q: JobQueue):
+        await q.create(job)
+        await q.publish(job, [(None, b"%d" % i) for i in range(25)])
+        first = await q.reserve(job, 3, 1.0)
+        assert [d.num_delivered for d in first] == [1, 1, 1]
+        assert [d.stream_seq for d in first] == [1, 2, 3] and first[0].data == b"0"
+        for delivery in first:
+            await q.ack(delivery.reply_subject)
+        await until(lambda: _snap_is(q, job, num_ack_pending=0, num_pending=22))
+        batches = await asyncio.gather(*(q.reserve(job, 5, 1.0) for _ in range(6)))
+        seqs = [d.stream_seq for batch in batches for d in batch]
+        assert len(seqs) == len(set(seqs)) == 22
+        assert await q.reserve(job, 5, 0.2) == []
+
+    run(server.url, layout, scenario)
+
+
+async def _snap_is(q: JobQueue, job: int, **expected) -> bool:
+    snap = await q.snapshot(job)
+    return all(getattr(snap, name) == value for name, value in expected.items())
+
+
+@pytest.mark.parametrize("retention", RETENTIONS)
+def test_max_deliver_exhaustion_is_quiescent_and_named_by_dead_letters(server, retention):
+    layout = dataclasses.replace(FAST, retention=retention)
+    job = next(job_ids)
+
+    async def scenario(q: JobQueue):
+        await q.ensure_advisory_stream()
+        started = await q.create(job)
+        await q.publish(job, [(None, b"task %d" % i) for i in range(4)])
+        one, two, *_ = await q.reserve(job, 4, 1.0)
+        await q.ack(one.reply_subject)
+        await q.term(two.reply_subject, "unreadable image")
+
+        async def exhausted():
+            await q.reserve(job, 4, 0.2)  # dead tasks are only processed while someone fetches
+            snap = await q.snapshot(job)
+            return snap if snap.quiescent else None
+
+        snap = await until(exhausted, timeout=15)
+        letters = await until(lambda: _letters(q, job, started, count=3))
+        assert [(d.stream_seq, d.kind) for d in letters] == [
+            (2, "terminated"),
+            (3, "max_deliveries"),
+            (4, "max_deliveries"),
+        ]
+        assert letters[0].reason == "unreadable image" and letters[1].deliveries == 2
+        assert await q.dead_letters(job, since=time.time() + 60) == []
+        assert await q.read_task(job, 3) == b"task 2"  # a dead task stays readable in both retentions
+        assert (await q.read_task(job, 1) is None) == (retention == "workqueue")  # acked: gone from a workqueue
+        assert await q.read_task(job, 99) is None
+        return snap
+
+    snap = run(server.url, layout, scenario)
+    assert (snap.num_pending, snap.num_ack_pending, snap.last_seq) == (0, 0, 4)
+    verdict = assess(Observation(snap, JobCounts(expected=4, processed=1)), layout, FixesConfig(confirmations=1))
+    assert verdict.condition is Condition.DEAD_TASKS and verdict.dead == 3 and verdict.act
+    if retention == "workqueue":
+        assert verdict.evidence["stream_dead"] == 2  # terminated tasks are deleted from a workqueue stream
+
+
+async def _letters(q: JobQueue, job: int, since: float, count: int):
+    letters = await q.dead_letters(job, since=since)
+    return letters if len(letters) >= count else None
+
+
+def test_delete_is_idempotent_and_missing_queues_are_reported(server):
+    job = next(job_ids)
+
+    async def scenario(q: JobQueue):
+        assert dataclasses.astuple(await q.delete(job)) == (False, False)
+        await q.create(job)
+        await q.publish(job, [(None, b"x")])
+        await q.reserve(job, 1, 0.5)  # leaves a pooled pull subscription behind
+        await q._js.delete_consumer(FAST.stream(job), FAST.consumer(job))
+        snap = await q.snapshot(job)
+        assert snap.reachable and snap.stream_exists and not snap.consumer_exists and snap.messages == 1
+        with pytest.raises(QueueMissing) as missing:
+            await q.reserve(job, 1, 0.5)
+        assert missing.value.stream_exists
+        assert dataclasses.astuple(await q.delete(job)) == (False, True)
+        assert dataclasses.astuple(await q.delete(job)) == (False, False)
+        snap = await q.snapshot(job)
+        assert snap.reachable and not snap.stream_exists and not snap.consumer_exists
+        with pytest.raises(QueueMissing) as missing:
+            await q.reserve(job, 1, 0.5)
+        assert not missing.value.stream_exists
+        with pytest.raises(QueueMissing):
+            await q.publish(job, [("id", b"x")])
+        with pytest.raises(QueueMissing):
+            await q.read_task(job, 1)
+
+    run(server.url, FAST, scenario)
+
+
+@pytest.mark.parametrize("retention", RETENTIONS)
+def test_stale_reply_from_previous_attempt_is_fenced(server, retention):
+    layout = dataclasses.replace(FAST, retention=retention, ack_wait=30.0)
+    job = next(job_ids)
+
+    async def scenario(q: JobQueue):
+        await q.create(job)
+        await q.publish(job, [(None, b"old %d" % i) for i in range(5)])
+        old = await q.reserve(job, 5, 1.0)
+        await q.delete(job)
+        started = await q.create(job)  # same names, same sequence numbers
+        await q.publish(job, [(None, b"new %d" % i) for i in range(5)])
+        new = await q.reserve(job, 5, 1.0)
+        assert [d.stream_seq for d in old] == [d.stream_seq for d in new]
+        assert not any(belongs_to_attempt(parse_reply_subject(d.reply_subject), layout, job, started) for d in old)
+        assert all(belongs_to_attempt(parse_reply_subject(d.reply_subject), layout, job, started) for d in new)
+        # why the fence is needed: the server applies the stale ack to the new attempt's task
+        await q.ack(old[0].reply_subject)
+        await until(lambda: _snap_is(q, job, num_ack_pending=4))
+
+    run(server.url, layout, scenario)
+
+
+def test_snapshot_reads_server_clock_and_in_progress_refreshes_last_active(server):
+    job = next(job_ids)
+
+    async def scenario(q: JobQueue):
+        await q.create(job)
+        await q.publish(job, [(None, b"slow")])
+        (held,) = await q.reserve(job, 1, 1.0)
+        before = await q.snapshot(job)
+        assert before.server_time is not None and abs(before.server_time - time.time()) < 5
+        assert before.last_active is not None and before.num_ack_pending == 1
+
+        async def refreshed():
+            await q.in_progress(held.reply_subject)
+            snap = await q.snapshot(job)
+            return snap.last_active > before.last_active
+
+        await until(refreshed)
+        with pytest.raises(ValueError):
+            await q.ack("$JS.API.STREAM.DELETE." + FAST.stream(job))
+        assert (await q.snapshot(job)).stream_exists
+
+    run(server.url, FAST, scenario)
+
+
+def test_reuses_an_existing_advisory_stream_that_covers_the_subjects(own_server):
+    job = next(job_ids)
+
+    async def scenario(q: JobQueue):
+        await q._js.add_stream(name="advisories", subjects=["$JS.EVENT.ADVISORY.>"])
+        assert await q.ensure_advisory_stream() == "advisories"
+        started = await q.create(job)
+        await q.publish(job, [(None, b"x")])
+        (delivery,) = await q.reserve(job, 1, 1.0)
+        await q.term(delivery.reply_subject, "bad")
+        letters = await until(lambda: _letters(q, job, started, count=1))
+        assert [(d.stream_seq, d.kind, d.reason) for d in letters] == [(1, "terminated", "bad")]
+
+    run(own_server.url, FAST, scenario)
+
+
+def test_connect_to_nothing_is_unavailable():
+    async def scenario():
+        await JobQueue.connect(f"nats://127.0.0.1:{free_port()}", FAST, max_reconnect_attempts=0, connect_timeout=1)
+
+    with pytest.raises(QueueUnavailable):
+        asyncio.run(scenario())
+
+
+# ---- NatsBridge ---------------------------------------------------------------------------------------------
+
+
+def test_bridge_from_sync_code_survives_a_server_kill(own_server):
+    job = next(job_ids)
+    bridge = NatsBridge(own_server.url, FAST)
+    try:
+        started = bridge.call(lambda q: q.create(job))
+        assert bridge.call(lambda q: q.publish(job, [(None, b"%d" % i) for i in range(40)])) == 40
+        with ThreadPoolExecutor(8) as pool:
+            batches = list(pool.map(lambda _: bridge.call(lambda q: q.reserve(job, 5, 1.0)), range(8)))
+        seqs = [d.stream_seq for batch in batches for d in batch]
+        assert sorted(seqs) == list(range(1, 41))
+        assert belongs_to_attempt(parse_reply_subject(batches[0][0].reply_subject), FAST, job, started)
+        with pytest.raises(QueueMissing):
+            bridge.call(lambda q: q.reserve(job + 10_000, 1, 0.5))
+
+        own_server.kill()
+
+        def fails_fast():
+            began = time.monotonic()
+            try:
+                bridge.call(lambda q: q.reserve(job, 1, 1.0))
+            except QueueUnavailable:
+                return time.monotonic() - began
+            return None
+
+        assert eventually(fails_fast) < 0.5  # no 5 s JetStream timeout while disconnected
+        own_server.start()  # same port and store: the bridge reconnects on its own
+        assert eventually(lambda: _reachable(bridge, job)).stream_exists
+    finally:
+        bridge.close()
+    with pytest.raises(QueueUnavailable):
+        bridge.call(lambda q: q.snapshot(job))
+
+
+def _reachable(bridge: NatsBridge, job: int):
+    try:
+        return bridge.call(lambda q: q.snapshot(job))
+    except QueueUnavailable:
+        return None
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_bridge_works_in_a_forked_child(own_server):
+    job = next(job_ids)
+    bridge = NatsBridge(own_server.url, FAST)
+    try:
+        bridge.call(lambda q: q.create(job))
+        pid = os.fork()
+        if pid == 0:  # child: a fresh thread and connection, the parent's are left alone
+            code = 1
+            try:
+                code = 0 if bridge.call(lambda q: q.publish(job, [(None, b"from child")])) == 1 else 2
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        assert bridge.call(lambda q: q.snapshot(job)).messages == 1  # the parent's connection still works
+    finally:
+        bridge.close()
