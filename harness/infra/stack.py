@@ -82,11 +82,18 @@ class Stack:
             raise errors[0]
 
     def restart_component(self, name: str, **kwargs) -> ManagedProcess:
-        return self.services()[name].restart(**kwargs)
+        """e.g. restart_component("nats", wipe=True). A wiped PostgreSQL comes back migrated, with the
+        same token when it is seeded from the snapshot, otherwise with a new one."""
+        service = self.services()[name].restart(**kwargs)
+        if service is self.postgres and kwargs.get("wipe") and self.postgres.seed is None:
+            self.postgres.create_database(DATABASE)
+            self.token = self._migrate_and_token()
+        return service
 
     def _save(self, snapshot: MigratedSnapshot) -> None:
         self.postgres.stop(keep_data=True)  # a copy is only consistent from a cleanly stopped cluster
         snapshot.save(self.postgres.data_dir, self.token)
+        self.postgres.seed = snapshot.pgdata
         self.postgres.start()
 
     def _migrate_and_token(self) -> str:

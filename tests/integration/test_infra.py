@@ -20,6 +20,7 @@ from harness.infra import (
     Stack,
     reap_orphans,
 )
+from harness.infra.base import TMP_PREFIX, TMP_ROOT
 from harness.infra.ready import PortProbe
 
 pytestmark = pytest.mark.integration
@@ -68,8 +69,9 @@ def test_nats_stream_survives_restart_but_not_a_wipe():
         server.restart()
         assert server.url == url
         assert asyncio.run(stream_messages(url)) == 1
+        killed = server.pid
         server.kill()
-        assert not server.is_running
+        assert not server.is_running and gone([killed])
         server.start()  # crash recovery from the same store
         assert asyncio.run(stream_messages(url)) == 1
         server.restart(wipe=True)
@@ -146,15 +148,20 @@ def test_a_service_that_dies_while_starting_reports_its_log_and_cleans_up():
     assert service.tmpdir is None and not service.is_running
 
 
-def test_reap_orphans_kills_processes_whose_owner_died():
+def test_reap_orphans_kills_what_a_dead_owner_left_and_spares_live_owners():
     dead_owner = subprocess.Popen(["true"])
     dead_owner.wait()
     env = {**os.environ, "CHAOS_RUN_ID": "orphan-test", "CHAOS_OWNER_PID": str(dead_owner.pid)}
     orphan = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], env=env,
                               start_new_session=True)
+    left_dir = TMP_ROOT / f"{TMP_PREFIX}orphan-test-{dead_owner.pid}-nats-x1y2z3"
+    left_dir.mkdir()
     try:
-        assert orphan.pid in reap_orphans()
+        with RedisServer() as alive_and_owned:
+            assert orphan.pid in reap_orphans()
+            assert alive_and_owned.is_running and alive_and_owned.tmpdir.exists()
         assert gone([orphan.pid])
+        assert not left_dir.exists()
     finally:
         orphan.kill()
 
@@ -168,5 +175,20 @@ def test_stack_serves_the_api_and_stops_everything():
         assert httpx.get(f"{stack.api_url}/health/", timeout=5).status_code == 200
         jobs = httpx.get(f"{stack.api_url}/jobs/", headers={"Authorization": f"Token {stack.token}"}, timeout=5)
         assert jobs.status_code == 200
+        stack.restart_component("web")
+        stack.restart_component("celery_beat")  # readiness must wait for a new "Starting..." line
+        assert httpx.get(f"{stack.api_url}/health/", timeout=5).status_code == 200
         pids = [pid for service in stack.services().values() for pid in all_pids(service)]
     assert gone(pids)
+
+
+def test_stack_without_snapshot_migrates_and_a_wiped_database_comes_back_migrated():
+    import httpx
+
+    with Stack(celery=False, beat=False, reuse_migrated=False) as stack:
+        assert "migrate_and_token" in stack.timings
+        first_token = stack.token
+        stack.restart_component("postgres", wipe=True)
+        assert stack.token != first_token
+        jobs = httpx.get(f"{stack.api_url}/jobs/", headers={"Authorization": f"Token {stack.token}"}, timeout=5)
+        assert jobs.status_code == 200

@@ -22,7 +22,8 @@ RETRY_DELAY = 1.0  # seconds before a result task retries after NATS/Redis troub
 @shared_task(bind=True, max_retries=30, ignore_result=True)
 def run_job(self, job_id: int, attempt: int) -> None:
     job = Job.objects.get(pk=job_id)
-    if job.attempt != attempt or job.status not in (JobState.PENDING, JobState.RETRY):
+    fenced = runtime.config().idempotent_start  # Antenna runs every queued Start, whatever happened since
+    if fenced and not _current(job, attempt):
         log.info("run_job %s attempt %s skipped: job is %s attempt %s", job_id, attempt, job.status, job.attempt)
         return
     images = list(job.images.order_by("id").values_list("id", "url"))
@@ -51,7 +52,7 @@ def run_job(self, job_id: int, attempt: int) -> None:
         raise self.retry(exc=exc, countdown=RETRY_DELAY) from exc
     with transaction.atomic():
         job = Job.objects.select_for_update().get(pk=job_id)
-        if job.attempt != attempt or job.status not in (JobState.PENDING, JobState.RETRY):
+        if fenced and not _current(job, attempt):
             return
         job.status = JobState.STARTED
         job.queue_created = created
@@ -60,6 +61,10 @@ def run_job(self, job_id: int, attempt: int) -> None:
         job.stage("process")["status"] = JobState.STARTED
         job.save()
     job.log(f"Published {stored} tasks to NATS stream {layout.stream(job_id)}")
+
+
+def _current(job: Job, attempt: int) -> bool:
+    return job.attempt == attempt and job.status in (JobState.PENDING, JobState.RETRY)
 
 
 def _image_id(result: dict) -> int | None:
@@ -114,12 +119,13 @@ def _save(job: Job, image_id: int | None, reply_subject: str, result: dict, fail
 
 
 def _update_progress(job_id: int, result: dict, failed: bool) -> None:
-    counts = progress.counts(job_id)
     detections = result.get("detections") or []
     with transaction.atomic():
         job = Job.objects.select_for_update().get(pk=job_id)
-        if job.status not in (JobState.STARTED, JobState.RETRY):
+        # a concurrent result may have completed the job already: still count this one
+        if job.status not in (JobState.STARTED, JobState.RETRY, JobState.SUCCESS):
             return
+        counts = progress.counts(job_id)  # read under the row lock: the last writer sees the final counts
         job.set_stage_params("process", processed=counts.processed, remaining=counts.remaining, failed=counts.failed)
         results = {p["key"]: p["value"] for p in job.stage("results")["params"]}
         job.set_stage_params(
@@ -128,7 +134,7 @@ def _update_progress(job_id: int, result: dict, failed: bool) -> None:
             classifications=results["classifications"] + sum(len(d.get("classifications") or []) for d in detections),
             captures=results["captures"] + (0 if failed else 1),
         )
-        done = counts.total and counts.remaining == 0
+        done = bool(counts.total) and counts.remaining == 0 and job.status != JobState.SUCCESS
         fraction = counts.processed / counts.total if counts.total else 1.0
         job.stage("process")["progress"] = fraction
         job.progress["summary"]["progress"] = fraction

@@ -2,8 +2,9 @@
 
 import django.db.models.deletion
 import django.utils.timezone
-import harness.sandbox.jobs.models
 from django.db import migrations, models
+
+import harness.sandbox.jobs.models
 
 
 class Migration(migrations.Migration):

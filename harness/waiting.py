@@ -1,0 +1,25 @@
+"""Poll until a condition holds or a deadline passes — the harness's only way of waiting."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+class Timeout(AssertionError):
+    pass
+
+
+def poll_until(check: Callable[[], T], timeout: float, interval: float = 0.05, what: str = "condition") -> T:
+    """Call `check` until it returns something truthy; return that. Raises Timeout with `what`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise Timeout(f"{what} not reached within {timeout}s (last value: {value!r})")
+        time.sleep(interval)

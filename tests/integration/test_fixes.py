@@ -1,0 +1,230 @@
+"""Each fix against the real stack: with it off the incident shows, with it on it does not.
+
+Timeouts are compressed (ack_wait 1 s, max_deliver 3, sweep every 1 s) by the plugin's defaults.
+"""
+
+import threading
+import time
+
+import pytest
+
+from harness.waiting import poll_until
+from tests.integration.wire import api_client, drain, post, reserve, started_job, success
+
+pytestmark = pytest.mark.integration
+
+ON, OFF = {"fixes": "on"}, {"fixes": "off"}
+INLINE_ONLY = {"fixes": "on", "FIX_SWEEP": "0"}  # the /tasks/ check alone, no beat sweep
+
+
+def stays(check, seconds: float, interval: float = 0.2) -> bool:
+    """True if `check()` holds at every look for `seconds` (an observation window, not a wait)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if not check():
+            return False
+        time.sleep(interval)
+    return True
+
+
+def window(sandbox) -> float:
+    """Long enough for every task to exhaust max_deliver and for two sweeps to look."""
+    s = sandbox.settings
+    return float(s["CHAOS_ACK_WAIT"]) * int(s["CHAOS_MAX_DELIVER"]) + 2 * float(s["CHAOS_SWEEP_INTERVAL"]) + 3
+
+
+def error_log(job: dict) -> str:
+    return " | ".join(line["message"] for line in job["logs"] if line["level"] == "ERROR")
+
+
+def poll_tasks_until_final(sandbox, api, job_id: int, timeout: float) -> dict:
+    """A healthy worker that keeps polling (and finds nothing left to do)."""
+    def final():
+        reserve(api, job_id, 16)
+        job = sandbox.client.job(job_id)
+        return job if job["status"] in ("SUCCESS", "FAILURE", "REVOKED") else None
+
+    return poll_until(final, timeout=timeout, interval=0.1, what=f"job {job_id} final")
+
+
+# --- seed 000: tasks exhaust max_deliver and die silently ------------------------------------------------
+
+
+@pytest.mark.stack(**INLINE_ONLY)
+def test_dead_tasks_with_workers_polling_fail_the_job_inline(sandbox):
+    with api_client(sandbox) as api:
+        job_id = started_job(sandbox, images=6)
+        post(api, job_id, [success(t) for t in reserve(api, job_id, 2)])
+        assert len(reserve(api, job_id, 16)) == 4  # a worker takes 4 and crashes
+        job = poll_tasks_until_final(sandbox, api, job_id, timeout=window(sandbox) + 10)
+    assert job["status"] == "FAILURE"
+    log = error_log(sandbox.client.job(job_id))
+    assert "4 of 6 tasks exhausted max_deliver=3" in log, log
+    assert "Dead letters" in log and "3 deliveries" in log, log
+
+
+@pytest.mark.stack(**OFF)
+def test_dead_tasks_with_fixes_off_leave_the_job_started(sandbox):
+    with api_client(sandbox) as api:
+        job_id = started_job(sandbox, images=6)
+        assert len(reserve(api, job_id, 16)) == 6
+        # workers keep polling (and crashing on whatever is redelivered) while NATS uses up max_deliver
+        still_started = stays(lambda: reserve(api, job_id, 16) is not None
+                              and sandbox.client.job(job_id)["status"] == "STARTED", window(sandbox))
+    queue = sandbox.client.job(job_id, queue=True)["queue"]
+    assert still_started, "the incident did not reproduce: the job left STARTED without the fixes"
+    assert queue["num_pending"] == 0 and queue["num_ack_pending"] == 0  # NATS gave up; nobody noticed
+
+
+@pytest.mark.parametrize("fixes", ["on", "off"])
+def test_dead_tasks_without_any_worker_polling(stack_factory, fixes):
+    """Every worker died right after reserving: nothing fetches, so NATS never even exhausts the tasks."""
+    from harness.client import SandboxClient
+    from harness.pytest_plugin.fixtures import Sandbox
+
+    stack = stack_factory(fixes=fixes)
+    with SandboxClient(stack.api_url, stack.token) as client:
+        sandbox = Sandbox(stack=stack, client=client)
+        with api_client(sandbox) as api:
+            job_id = started_job(sandbox, images=5)
+            assert len(reserve(api, job_id, 16)) == 5
+        if fixes == "on":
+            client.wait_for_status(job_id, ("FAILURE",), timeout=window(sandbox) + 10)
+            assert "no worker has fetched" in error_log(client.job(job_id))
+        else:
+            assert stays(lambda: client.job(job_id)["status"] == "STARTED", window(sandbox))
+            job = client.job(job_id, queue=True)
+            assert job["queue"]["num_ack_pending"] == 5  # stuck in flight forever
+
+
+@pytest.mark.parametrize("fixes", ["on", "off"])
+def test_nats_restart_with_wiped_store_loses_the_stream(stack_factory, fixes):
+    from harness.client import SandboxClient
+    from harness.pytest_plugin.fixtures import Sandbox
+
+    stack = stack_factory(fixes=fixes)
+    with SandboxClient(stack.api_url, stack.token) as client, api_client(
+            Sandbox(stack=stack, client=client)) as api:
+        sandbox = Sandbox(stack=stack, client=client)
+        job_id = started_job(sandbox, images=5)
+        post(api, job_id, [success(t) for t in reserve(api, job_id, 2)])
+        stack.nats.restart(wipe=True)  # ephemeral storage: every stream is gone
+        if fixes == "on":
+            client.wait_for_status(job_id, ("FAILURE",), timeout=window(sandbox) + 10)
+            assert "gone" in error_log(client.job(job_id)), error_log(client.job(job_id))
+        else:
+            poll_until(lambda: _tasks_or_none(api, job_id) is not None, timeout=15, what="NATS back")
+            assert stays(lambda: client.job(job_id)["status"] == "STARTED"
+                         and _tasks_or_none(api, job_id) == [], window(sandbox))
+            assert client.job(job_id, queue=True)["queue"]["stream_exists"] is False
+
+
+def _tasks_or_none(api, job_id):
+    response = api.post(f"/jobs/{job_id}/tasks/", json={"batch_size": 4})
+    return response.json()["tasks"] if response.status_code == 200 else None
+
+
+def test_nats_restart_with_store_kept_job_continues(sandbox):
+    with api_client(sandbox) as api:
+        job_id = started_job(sandbox, images=8)
+        post(api, job_id, [success(t) for t in reserve(api, job_id, 3)])
+        sandbox.stack.nats.restart(wipe=False)
+        poll_until(lambda: _tasks_or_none(api, job_id) is not None, timeout=15, what="NATS back")
+        poll_until(lambda: drain(api, job_id) == 0 and sandbox.client.job(job_id)["status"] == "SUCCESS",
+                   timeout=30, interval=0.2, what="job completes after the restart")
+    job = sandbox.client.job(job_id)
+    assert job["progress"]["stages"][1]["params"][0]["value"] == 8
+
+
+# --- seed 003: REVOKE leaves the stream behind; Start republishes on top --------------------------------
+
+
+@pytest.mark.parametrize("fixes", ["on", "off"])
+def test_revoke_then_start(stack_factory, fixes):
+    from harness.client import SandboxClient
+    from harness.pytest_plugin.fixtures import Sandbox
+
+    stack = stack_factory(fixes=fixes)
+    with SandboxClient(stack.api_url, stack.token) as client:
+        sandbox = Sandbox(stack=stack, client=client)
+        job_id = started_job(sandbox, images=30)
+        stack.manage("chaos_revoke", str(job_id))  # the watchdog
+        leftover = client.job(job_id, queue=True)["queue"]
+        client.start(job_id)
+        client.wait_for_status(job_id, "STARTED", timeout=30)
+        queue = client.job(job_id, queue=True)["queue"]
+    if fixes == "on":
+        assert leftover["stream_exists"] is False  # cleaned on REVOKED
+        assert queue["messages"] == 30
+    else:
+        assert leftover["stream_exists"] is True and leftover["messages"] == 30
+        assert queue["messages"] == 60  # 30 duplicates published on top
+
+
+@pytest.mark.parametrize("fixes", ["on", "off"])
+def test_concurrent_double_start_publishes_once(stack_factory, fixes):
+    from harness.client import SandboxClient
+
+    stack = stack_factory(fixes=fixes)
+    with SandboxClient(stack.api_url, stack.token) as client:
+        job_id = client.create_job(images=20)["id"]
+        barrier, codes = threading.Barrier(2), []
+
+        def start():
+            with SandboxClient(stack.api_url, stack.token) as own:
+                barrier.wait()
+                codes.append(own.action(job_id, "run").status_code)
+
+        threads = [threading.Thread(target=start) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        client.wait_for_status(job_id, "STARTED", timeout=30)
+        # let every run task that was queued finish publishing before counting
+        poll_until(lambda: client.job(job_id, queue=True)["queue"]["messages"] >= 20, timeout=10)
+        if fixes == "on":
+            assert sorted(codes) == [200, 409]
+            job = client.job(job_id, queue=True)
+            assert job["queue"]["messages"] == 20 and job["attempt"] == 1
+        else:
+            assert codes == [200, 200]
+            poll_until(lambda: client.job(job_id, queue=True)["queue"]["messages"] == 40, timeout=10,
+                       what="both Starts published")
+
+
+@pytest.mark.parametrize("fixes", ["on", "off"])
+def test_stale_result_from_previous_attempt(stack_factory, fixes):
+    """A slow worker posts attempt 1's result after a re-Start: it must not ack attempt 2's task."""
+    from harness.client import SandboxClient
+    from harness.pytest_plugin.fixtures import Sandbox
+
+    stack = stack_factory(fixes=fixes)
+    with SandboxClient(stack.api_url, stack.token) as client:
+        sandbox = Sandbox(stack=stack, client=client)
+        with api_client(sandbox) as api:
+            job_id = started_job(sandbox, images=4)
+            old = reserve(api, job_id, 4)
+            client.cancel(job_id)
+            client.start(job_id)
+            client.wait_for_status(job_id, "STARTED", timeout=30)
+            answer = post(api, job_id, [success(t) for t in old])
+            statuses = {t["status"] for t in answer["tasks"]}
+            if fixes == "on":
+                assert statuses == {"rejected_stale"}
+                assert answer["results_queued"] == 0
+                assert len(reserve(api, job_id, 16)) == 4  # attempt 2's tasks are all still there
+            else:
+                assert statuses == {"queued"}  # counted, and acked against attempt 2's messages
+
+
+@pytest.mark.stack(**ON)
+def test_cancel_while_nats_is_down_cleans_up_once_it_is_back(sandbox):
+    job_id = started_job(sandbox, images=3)
+    sandbox.stack.nats.kill()
+    try:
+        assert sandbox.client.cancel(job_id)["status"] == "REVOKED"  # the transition never fails
+    finally:
+        sandbox.stack.nats.start()
+    poll_until(lambda: (q := sandbox.client.job(job_id, queue=True)["queue"]) and not q["stream_exists"],
+               timeout=20, interval=0.2, what="deferred cleanup retried by the sweep")
