@@ -176,7 +176,7 @@ def _classify(
     if snap.quiescent:
         if snap.last_seq == 0 and snap.delivered_stream_seq == 0:
             return Condition.HEALTHY, 0, "no task published yet"
-        return Condition.DEAD_TASKS, remaining, _dead_reason(counts, layout)
+        return Condition.DEAD_TASKS, remaining, _dead_reason(snap, counts, layout)
     if snap.num_waiting > 0:
         return (
             Condition.HEALTHY,
@@ -232,11 +232,13 @@ def _queue_name(snap: QueueSnapshot, layout: QueueLayout, what: str) -> str:
     return layout.stream(job_id) if what == "stream" else layout.consumer(job_id)
 
 
-def _dead_reason(counts: JobCounts, layout: QueueLayout) -> str:
+def _dead_reason(snap: QueueSnapshot, counts: JobCounts, layout: QueueLayout) -> str:
     text = (
         f"{counts.remaining} of {counts.expected} tasks exhausted max_deliver={layout.max_deliver} "
         f"(ack_wait={_secs(layout.ack_wait)})"
     )
+    if snap.last_seq < counts.expected:  # sequence numbers count every task ever stored in this stream
+        text += f"; only {snap.last_seq} of {counts.expected} tasks were ever published"
     ids = counts.unprocessed_image_ids
     if ids:
         listed = ", ".join(ids[:MAX_LISTED_IMAGES])

@@ -12,6 +12,7 @@ import concurrent.futures
 import contextlib
 import os
 import threading
+import time
 import weakref
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
@@ -42,9 +43,11 @@ class NatsBridge:
         self._queue: JobQueue | None = None
         self._ready: asyncio.Event | None = None
         self._connector: concurrent.futures.Future | None = None
+        self._started_at = 0.0
 
     def _after_fork(self) -> None:
-        _orphans.append((self._loop, self._thread, self._queue, self._connector))
+        if self._loop is not None:
+            _orphans.append((self._loop, self._thread, self._queue, self._connector))
         self._lock = threading.Lock()  # the parent's lock may have been held by another thread at fork time
         self._forget()
 
@@ -68,15 +71,19 @@ class NatsBridge:
             raise QueueUnavailable(f"NATS call took longer than {timeout}s") from exc
 
     async def _run(self, fn: Callable[[JobQueue], Awaitable[T]], timeout: float) -> T:
-        if self._queue is None:
-            try:
-                await asyncio.wait_for(self._ready.wait(), min(self.connect_timeout, timeout))
-            except TimeoutError as exc:
-                raise QueueUnavailable(f"not connected to NATS at {self.url}") from exc
-        if not self._queue.is_connected:
+        queue, ready = self._queue, self._ready
+        if queue is None and ready is not None:
+            # only the first calls after start-up wait for the first connect; later ones fail fast
+            grace = self._started_at + self.connect_timeout - time.monotonic()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(ready.wait(), max(0.0, min(grace, timeout)))
+            queue = self._queue
+        if queue is None:
+            raise QueueUnavailable(f"not connected to NATS at {self.url}")
+        if not queue.is_connected:
             raise QueueUnavailable(f"NATS at {self.url} is disconnected (reconnecting)")
         try:
-            return await asyncio.wait_for(fn(self._queue), timeout)
+            return await asyncio.wait_for(fn(queue), timeout)
         except TimeoutError as exc:
             raise QueueUnavailable(f"NATS call took longer than {timeout}s") from exc
 
@@ -93,7 +100,7 @@ class NatsBridge:
                 thread = threading.Thread(target=_serve, args=(loop,), name="nats-bridge", daemon=True)
                 thread.start()
                 self._ready = asyncio.Event()
-                self._thread, self._pid = thread, os.getpid()
+                self._thread, self._pid, self._started_at = thread, os.getpid(), time.monotonic()
                 self._connector = asyncio.run_coroutine_threadsafe(self._connect(), loop)
                 self._loop = loop
             return self._loop

@@ -47,7 +47,8 @@ NAME_IN_USE = 10058
 MAX_DELIVERIES = "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES"
 TERMINATED = "$JS.EVENT.ADVISORY.CONSUMER.MSG_TERMINATED"
 API_TIMEOUT = 5.0  # nats-py's JetStream API default
-PUBLISH_CHUNK = 1000  # well below nats-py's 4000 pending publish_async limit
+PUBLISH_MAX_PENDING = 4000  # nats-py's publish_async window
+PUBLISH_CHUNK = 1000
 IDLE_SUBS_PER_JOB = 8
 JOBS_WITH_SUBS = 64
 
@@ -63,6 +64,7 @@ UNAVAILABLE = (
     nats.errors.FlushTimeoutError,
     nats.errors.NoRespondersError,
     jserr.ServiceUnavailableError,
+    jserr.TooManyStalledMsgsError,  # publish_async backlog not draining
 )
 
 
@@ -106,7 +108,7 @@ class JobQueue:
 
     def __init__(self, nc: nats.NATS, layout: QueueLayout, api_timeout: float = API_TIMEOUT):
         self._nc, self.layout, self._timeout = nc, layout, api_timeout
-        self._js = nc.jetstream(timeout=api_timeout)
+        self._js = nc.jetstream(timeout=api_timeout, publish_async_max_pending=PUBLISH_MAX_PENDING)
         self._subs: OrderedDict[int, list] = OrderedDict()  # job -> idle pull subscriptions
         self._advisories: str | None = None
 
@@ -114,7 +116,8 @@ class JobQueue:
     async def connect(
         cls, url: str, layout: QueueLayout, *, api_timeout: float = API_TIMEOUT, **nats_options
     ) -> JobQueue:
-        """nats_options go to nats.connect (e.g. max_reconnect_attempts=-1 retries the first connect forever)."""
+        """nats_options go to nats.connect. nats-py retries the *first* connect max_reconnect_attempts times;
+        -1 and (surprisingly) 0 mean forever."""
         nats_options.setdefault("error_cb", _log_error)
         try:
             return cls(await nats.connect(url, **nats_options), layout, api_timeout)
@@ -216,7 +219,10 @@ class JobQueue:
                 try:
                     for msg_id, data in chunk:
                         headers = {api.Header.MSG_ID: msg_id} if msg_id is not None else None
-                        futures.append(await self._js.publish_async(subject, data, headers=headers))
+                        # a stall deadline costs a task per message (5x slower): only when the window is full
+                        full = self._js.publish_async_pending() >= PUBLISH_MAX_PENDING
+                        stall = self._timeout if full else None
+                        futures.append(await self._js.publish_async(subject, data, stall, headers=headers))
                     # own futures with a deadline: publish_async_completed() waits forever if the server dies
                     acks = await asyncio.wait_for(
                         asyncio.gather(*futures, return_exceptions=True), self._timeout

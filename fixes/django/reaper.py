@@ -6,6 +6,7 @@ poll); `sweep` runs from Celery beat and needs no worker at all.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from dataclasses import dataclass, field
@@ -117,11 +118,16 @@ def sweep() -> SweepResult:
         current = observe(job)
         if not current.snapshot.reachable:
             result.unreachable = True
-            break  # no verdict while NATS is down; keep the previous observations
+            _mark_outage(jobs)  # no verdict while NATS is down
+            break
         stored = StoredObservation.objects.filter(job_id=job.pk).first()
-        previous = _load(stored.data, job) if stored else None
+        data = stored.data if stored else {}
+        previous = _load(data, job)
+        watch_since = _watch_since(data, previous, current)
+        current = _idle_at_most_since(current, watch_since)
         verdict = assess(current, runtime.layout(), config, previous=previous)
-        StoredObservation.objects.update_or_create(job_id=job.pk, defaults={"data": _dump(current, job)})
+        StoredObservation.objects.update_or_create(
+            job_id=job.pk, defaults={"data": {**_dump(current, job), "watch_since": watch_since}})
         if verdict.act and verdict.condition in ACTIONABLE and fail_job(job.pk, verdict, job.attempt):
             result.failed.append(job.pk)
     if not result.unreachable:
@@ -131,6 +137,31 @@ def sweep() -> SweepResult:
     if result.failed or result.cleanups_retried:
         log.warning("sweep: %s", result)
     return result
+
+
+def _mark_outage(jobs) -> None:
+    for job in jobs:
+        stored, _ = StoredObservation.objects.get_or_create(job_id=job.pk, defaults={"data": {}})
+        stored.data["outage"] = True
+        stored.save(update_fields=["data", "updated_at"])
+
+
+def _watch_since(data: dict, previous: Observation | None, current: Observation) -> float | None:
+    """Since when we could have seen the workers' activity: an outage or a server restart restarts the
+    clock, so workers that could not fetch while NATS was away are not taken for dead."""
+    now = current.snapshot.now
+    if data.get("outage"):
+        return now
+    if previous is not None and previous.snapshot.server_id != current.snapshot.server_id:
+        return now
+    return data.get("watch_since")
+
+
+def _idle_at_most_since(observation: Observation, since: float | None) -> Observation:
+    last_active = observation.snapshot.last_active
+    if since is None or last_active is None or last_active >= since:
+        return observation
+    return dataclasses.replace(observation, snapshot=dataclasses.replace(observation.snapshot, last_active=since))
 
 
 def _dump(observation: Observation, job) -> dict:
@@ -145,6 +176,6 @@ def _dump(observation: Observation, job) -> dict:
 def _load(data: dict, job) -> Observation | None:
     from fixes.assess import JobCounts
 
-    if data.get("attempt") != getattr(job, "attempt", None):
+    if "snapshot" not in data or data.get("attempt") != getattr(job, "attempt", None):
         return None  # an observation of an earlier attempt proves nothing about this one
     return Observation(snapshot=QueueSnapshot.from_dict(data["snapshot"]), counts=JobCounts(**data["counts"]))

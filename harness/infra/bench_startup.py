@@ -1,4 +1,4 @@
-"""How long a whole Stack takes to come up: `python -m harness.infra.bench_startup [runs]`.
+"""How long a whole Stack takes to come up: `python -m harness.infra.bench_startup [runs] [--no-snapshot]`.
 
 The first run on a machine also pays for migrate and for saving the migrated snapshot; the first
 run in an interpreter pays for initdb when there is no snapshot yet.
@@ -25,7 +25,8 @@ def bench(runs: int = 3, **stack_kwargs) -> list[dict[str, float]]:
 
 
 def main(argv: list[str]) -> None:
-    results = bench(int(argv[0]) if argv else 3)
+    runs = [int(arg) for arg in argv if arg.isdigit()]
+    results = bench(runs[0] if runs else 3, reuse_migrated="--no-snapshot" not in argv)
     steps = list(dict.fromkeys(step for result in results for step in result))
     print(f"{'step':<18}" + "".join(f"{f'run {i + 1}':>9}" for i in range(len(results))) + f"{'median':>9}")
     for step in steps:

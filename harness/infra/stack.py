@@ -73,9 +73,12 @@ class Stack:
         self.timings["total"] = time.perf_counter() - began
         return self
 
-    def stop(self) -> None:
-        """Stop the sandbox processes, then the servers; each tier in parallel (a warm Celery shutdown
-        alone takes ~2.5 s)."""
+    def stop(self, graceful: bool = True) -> None:
+        """Stop the sandbox processes, then the servers, each tier in parallel (a warm Celery shutdown
+        alone takes ~2.5 s). graceful=False SIGKILLs everything first: a throwaway stack's teardown."""
+        if not graceful:
+            for service in self.services().values():
+                service.kill()
         errors = [*self._stop_together([self.celery_beat, self.celery_worker, self.web]),
                   *self._stop_together([self.postgres, self.redis, self.nats])]
         if errors:

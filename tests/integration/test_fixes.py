@@ -228,3 +228,67 @@ def test_cancel_while_nats_is_down_cleans_up_once_it_is_back(sandbox):
         sandbox.stack.nats.start()
     poll_until(lambda: (q := sandbox.client.job(job_id, queue=True)["queue"]) and not q["stream_exists"],
                timeout=20, interval=0.2, what="deferred cleanup retried by the sweep")
+
+
+# --- no false positives -----------------------------------------------------------------------------------
+
+
+@pytest.mark.stack(**ON)
+def test_slow_worker_that_sends_in_progress_is_not_failed(sandbox):
+    """Holds its batch for 4 × ack_wait, heartbeating, while another worker polls and finds nothing."""
+    ack_wait = float(sandbox.settings["CHAOS_ACK_WAIT"])
+    with api_client(sandbox) as api:
+        job_id = started_job(sandbox, images=3)
+        held = reserve(api, job_id, 3)
+        subjects = [t["reply_subject"] for t in held]
+        deadline = time.monotonic() + 4 * ack_wait
+        while time.monotonic() < deadline:
+            response = api.post(f"/jobs/{job_id}/tasks/in_progress/", json={"reply_subjects": subjects})
+            assert response.status_code == 200 and response.json()["extended"] == 3
+            assert reserve(api, job_id, 16) == []  # nothing redelivered to the other worker
+            assert sandbox.client.job(job_id)["status"] == "STARTED"
+            time.sleep(ack_wait / 3)  # the heartbeat period of a slow worker
+        post(api, job_id, [success(t) for t in held])
+    assert sandbox.client.wait_for_status(job_id, ("SUCCESS", "FAILURE"), timeout=30)["status"] == "SUCCESS"
+
+
+@pytest.mark.stack(**ON)
+def test_short_nats_outage_does_not_fail_a_healthy_job(sandbox):
+    with api_client(sandbox) as api:
+        job_id = started_job(sandbox, images=6)
+        post(api, job_id, [success(t) for t in reserve(api, job_id, 2)])
+        sandbox.stack.nats.pause()
+        try:
+            # several sweeps run while NATS does not answer; workers poll and get 503s
+            assert stays(lambda: api.post(f"/jobs/{job_id}/tasks/", json={"batch_size": 1}).status_code == 503
+                         and sandbox.client.job(job_id)["status"] == "STARTED",
+                         3 * float(sandbox.settings["CHAOS_SWEEP_INTERVAL"]) + 2)
+        finally:
+            sandbox.stack.nats.resume()
+        # like the real worker: after an error it polls again in a few seconds
+        time.sleep(2 * float(sandbox.settings["CHAOS_SWEEP_INTERVAL"]))
+        poll_until(lambda: _tasks_or_none(api, job_id) is not None, timeout=15, what="NATS back")
+        poll_until(lambda: drain(api, job_id) >= 0 and sandbox.client.job(job_id)["status"] != "STARTED",
+                   timeout=30, interval=0.2, what="job finishes after the outage")
+    job = sandbox.client.job(job_id)
+    assert job["status"] == "SUCCESS", error_log(job)
+
+
+# --- Antenna's Limits layout and a WorkQueue stream -------------------------------------------------------
+
+
+@pytest.mark.parametrize("retention", ["limits", "workqueue"])
+def test_dead_tasks_are_counted_right_under_both_retentions(stack_factory, retention):
+    from harness.client import SandboxClient
+    from harness.pytest_plugin.fixtures import Sandbox
+
+    stack = stack_factory(fixes="on", retention=retention, FIX_SWEEP="0")
+    with SandboxClient(stack.api_url, stack.token) as client:
+        sandbox = Sandbox(stack=stack, client=client)
+        with api_client(sandbox) as api:
+            job_id = started_job(sandbox, images=10)
+            post(api, job_id, [success(t) for t in reserve(api, job_id, 7)])
+            assert len(reserve(api, job_id, 16)) == 3
+            job = poll_tasks_until_final(sandbox, api, job_id, timeout=window(sandbox) + 10)
+        assert job["status"] == "FAILURE"
+        assert "3 of 10 tasks exhausted" in error_log(client.job(job_id))

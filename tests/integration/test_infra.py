@@ -192,3 +192,6 @@ def test_stack_without_snapshot_migrates_and_a_wiped_database_comes_back_migrate
         assert stack.token != first_token
         jobs = httpx.get(f"{stack.api_url}/jobs/", headers={"Authorization": f"Token {stack.token}"}, timeout=5)
         assert jobs.status_code == 200
+        pids = [pid for service in stack.services().values() for pid in all_pids(service)]
+        stack.stop(graceful=False)
+        assert gone(pids)

@@ -90,7 +90,7 @@ def run(url: str, layout: QueueLayout, scenario):
     """Run `scenario(queue)` on a fresh connection in a fresh loop."""
 
     async def main():
-        queue = await JobQueue.connect(url, layout, max_reconnect_attempts=0)
+        queue = await JobQueue.connect(url, layout, max_reconnect_attempts=1)
         try:
             return await scenario(queue)
         finally:
@@ -187,13 +187,17 @@ def test_max_deliver_exhaustion_is_quiescent_and_named_by_dead_letters(server, r
         assert letters[0].reason == "unreadable image" and letters[1].deliveries == 2
         assert await q.dead_letters(job, since=time.time() + 60) == []
         assert await q.read_task(job, 3) == b"task 2"  # a dead task stays readable in both retentions
-        assert (await q.read_task(job, 1) is None) == (retention == "workqueue")  # acked: gone from a workqueue
+        assert (await q.read_task(job, 1) is None) == (
+            retention == "workqueue"
+        )  # acked: gone from a workqueue
         assert await q.read_task(job, 99) is None
         return snap
 
     snap = run(server.url, layout, scenario)
     assert (snap.num_pending, snap.num_ack_pending, snap.last_seq) == (0, 0, 4)
-    verdict = assess(Observation(snap, JobCounts(expected=4, processed=1)), layout, FixesConfig(confirmations=1))
+    verdict = assess(
+        Observation(snap, JobCounts(expected=4, processed=1)), layout, FixesConfig(confirmations=1)
+    )
     assert verdict.condition is Condition.DEAD_TASKS and verdict.dead == 3 and verdict.act
     if retention == "workqueue":
         assert verdict.evidence["stream_dead"] == 2  # terminated tasks are deleted from a workqueue stream
@@ -247,8 +251,12 @@ def test_stale_reply_from_previous_attempt_is_fenced(server, retention):
         await q.publish(job, [(None, b"new %d" % i) for i in range(5)])
         new = await q.reserve(job, 5, 1.0)
         assert [d.stream_seq for d in old] == [d.stream_seq for d in new]
-        assert not any(belongs_to_attempt(parse_reply_subject(d.reply_subject), layout, job, started) for d in old)
-        assert all(belongs_to_attempt(parse_reply_subject(d.reply_subject), layout, job, started) for d in new)
+        assert not any(
+            belongs_to_attempt(parse_reply_subject(d.reply_subject), layout, job, started) for d in old
+        )
+        assert all(
+            belongs_to_attempt(parse_reply_subject(d.reply_subject), layout, job, started) for d in new
+        )
         # why the fence is needed: the server applies the stale ack to the new attempt's task
         await q.ack(old[0].reply_subject)
         await until(lambda: _snap_is(q, job, num_ack_pending=4))
@@ -298,7 +306,13 @@ def test_reuses_an_existing_advisory_stream_that_covers_the_subjects(own_server)
 
 def test_connect_to_nothing_is_unavailable():
     async def scenario():
-        await JobQueue.connect(f"nats://127.0.0.1:{free_port()}", FAST, max_reconnect_attempts=0, connect_timeout=1)
+        await JobQueue.connect(
+            f"nats://127.0.0.1:{free_port()}",
+            FAST,
+            max_reconnect_attempts=1,
+            reconnect_time_wait=0.1,
+            connect_timeout=1,
+        )
 
     with pytest.raises(QueueUnavailable):
         asyncio.run(scenario())
@@ -365,3 +379,21 @@ def test_bridge_works_in_a_forked_child(own_server):
         assert bridge.call(lambda q: q.snapshot(job)).messages == 1  # the parent's connection still works
     finally:
         bridge.close()
+
+
+def test_bridge_started_before_nats_fails_fast_then_connects(tmp_path):
+    srv = Server(tmp_path / "store")
+    bridge = NatsBridge(srv.url, FAST, connect_timeout=0.5)
+    try:
+        with pytest.raises(QueueUnavailable):
+            bridge.call(lambda q: q.snapshot(1))  # waits at most connect_timeout for the first connect
+        began = time.monotonic()
+        with pytest.raises(QueueUnavailable):
+            bridge.call(lambda q: q.snapshot(1))
+        assert time.monotonic() - began < 0.2
+        srv.start()
+        snap = eventually(lambda: _reachable(bridge, 1))
+        assert snap.reachable and not snap.stream_exists
+    finally:
+        bridge.close()
+        srv.kill()

@@ -76,12 +76,20 @@ def test_dead_tasks_reason_lists_images_capped():
     ids = [str(i) for i in range(25)]
     verdict = assess(obs(expected=200, processed=175, ids=ids), LAYOUT, ONE)
     assert verdict.act and verdict.dead == 25
-    assert verdict.reason.startswith("25 of 200 tasks exhausted max_deliver=5 (ack_wait=30s); images: 0, 1, 2")
+    assert verdict.reason.startswith(
+        "25 of 200 tasks exhausted max_deliver=5 (ack_wait=30s); images: 0, 1, 2"
+    )
     assert verdict.reason.endswith(", 19, … (+5 more)")
 
 
 def test_dead_tasks_reason_without_ids():
     assert assess(obs(), LAYOUT, ONE).reason == "12 of 200 tasks exhausted max_deliver=5 (ack_wait=30s)"
+
+
+def test_dead_tasks_reason_says_when_tasks_were_never_published():
+    verdict = assess(obs(last_seq=150, messages=150), LAYOUT, ONE)
+    assert verdict.condition is Condition.DEAD_TASKS and verdict.dead == 12
+    assert verdict.reason.endswith("; only 150 of 200 tasks were ever published")
 
 
 def test_workqueue_reports_stream_state_dead_count_as_evidence():
@@ -208,7 +216,12 @@ layouts = st.builds(
     ack_wait=st.floats(0.5, 600),
     max_deliver=st.integers(1, 10),
 )
-ACTIONABLE = {Condition.DEAD_TASKS, Condition.STUCK_NO_FETCHER, Condition.STREAM_LOST, Condition.CONSUMER_LOST}
+ACTIONABLE = {
+    Condition.DEAD_TASKS,
+    Condition.STUCK_NO_FETCHER,
+    Condition.STREAM_LOST,
+    Condition.CONSUMER_LOST,
+}
 
 
 @settings(max_examples=400)
@@ -253,13 +266,21 @@ def test_verdict_survives_json_round_trip_of_observations(current, previous, lay
 @given(
     outstanding=st.integers(1, 1000),
     ack_pending=st.integers(1, 1000),
-    idle=st.floats(0, 1),
+    idle=st.floats(0, 0.99),
     config=configs,
     layout=layouts,
 )
-def test_healthy_job_with_tasks_in_flight_and_recent_activity_never_acts(outstanding, ack_pending, idle, config, layout):
+def test_healthy_job_with_tasks_in_flight_and_recent_activity_never_acts(
+    outstanding, ack_pending, idle, config, layout
+):
     fresh = idle * (layout.ack_wait + config.stuck_grace)
-    current = obs(expected=5000, processed=100, num_pending=outstanding, num_ack_pending=ack_pending, last_active=NOW - fresh)
+    current = obs(
+        expected=5000,
+        processed=100,
+        num_pending=outstanding,
+        num_ack_pending=ack_pending,
+        last_active=NOW - fresh,
+    )
     previous = later(current, seconds=-config.sweep_interval)
     verdict = assess(current, layout, config, previous)
     assert verdict.condition is Condition.HEALTHY and not verdict.act
@@ -271,7 +292,9 @@ def test_in_progress_keeps_last_active_fresh_so_a_slow_task_is_not_stuck(wpi_ago
     previous = None
     for i in range(polls):
         now = NOW + 60 * i
-        current = obs(processed=199, num_ack_pending=1, taken_at=now, server_time=now, last_active=now - wpi_ago)
+        current = obs(
+            processed=199, num_ack_pending=1, taken_at=now, server_time=now, last_active=now - wpi_ago
+        )
         verdict = assess(current, LAYOUT, TWO, previous)
         assert verdict.condition is Condition.HEALTHY and not verdict.act
         previous = current

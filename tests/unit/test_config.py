@@ -100,7 +100,11 @@ def test_frozen():
 
 def test_layout_names_and_validation():
     layout = QueueLayout()
-    assert (layout.stream(7), layout.subject(7), layout.consumer(7)) == ("job_7", "job.7.tasks", "job-7-consumer")
+    assert (layout.stream(7), layout.subject(7), layout.consumer(7)) == (
+        "job_7",
+        "job.7.tasks",
+        "job-7-consumer",
+    )
     assert layout.msg_id(7, 2, "img9") == "job7-a2-imgimg9"
     for bad in ({"retention": "interest"}, {"storage": "ssd"}, {"ack_wait": 0}, {"max_deliver": 0}):
         with pytest.raises(ValueError):

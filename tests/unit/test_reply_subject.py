@@ -98,7 +98,10 @@ def test_fence_rejects_other_job_or_consumer():
     assert not belongs_to_attempt(ref, LAYOUT, 1, STARTED)
 
 
-@given(started_us=st.integers(1_500_000_000_000_000, 2_500_000_000_000_000), offset_ns=st.integers(-(10**12), 10**12))
+@given(
+    started_us=st.integers(1_500_000_000_000_000, 2_500_000_000_000_000),
+    offset_ns=st.integers(-(10**12), 10**12),
+)
 def test_fence_is_exact_to_the_nanosecond_at_microsecond_start_times(started_us, offset_ns):
     # stream creation times come microsecond-truncated; the float must not blur the threshold
     started_ns = started_us * 1000

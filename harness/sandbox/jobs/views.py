@@ -16,6 +16,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
+from fixes.assess import Condition
 from fixes.django import fencing, reaper, runtime
 from fixes.django.start import StartRefused
 from fixes.queue import QueueMissing, QueueUnavailable
@@ -153,10 +154,9 @@ def tasks(request, job_id: int):
         handed.append({"id": str(task["id"]), "image_id": str(task["image_id"]),
                        "image_url": task["image_url"], "reply_subject": d.reply_subject})
     if not handed:
-        try:
-            reaper.check_inline(job)
-        except QueueUnavailable:
-            pass  # nothing to hand out and nothing to judge; the sweep will look again
+        verdict = reaper.check_inline(job)
+        if verdict is not None and verdict.condition is Condition.NATS_UNREACHABLE:
+            raise QueueUnavailable("NATS did not answer")  # an empty fetch from a hung server is no "drained"
     return Response({"tasks": handed})
 
 
