@@ -5,6 +5,9 @@ sandbox_db, worker. `@pytest.mark.stack(fixes="off", ack_wait=1)` picks the stac
 `sandbox` runs on. Defaults come from the --chaos-* command-line options.
 """
 
+import signal
+import threading
+
 from harness.pytest_plugin.fixtures import (  # noqa: F401  (pytest discovers fixtures by name)
     nats_server,
     postgres,
@@ -26,7 +29,14 @@ def pytest_addoption(parser):
     group.addoption("--chaos-web-workers", type=int, default=3, help="web server worker processes")
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def pytest_configure(config):
+    # a CI runner's SIGTERM must run the fixtures' finalizers (and atexit) like Ctrl-C does
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _interrupt)
     config.addinivalue_line(
         "markers", "stack(**settings): run this test's `sandbox` on a stack with these settings "
         "(fixes='on'|'off', ack_wait=S, max_deliver=N, sweep_interval=S, retention='limits'|'workqueue', "
