@@ -75,6 +75,19 @@ def up(
         console.print("stack stopped; nothing left running.")
 
 
+@app.command()
+def demo(images: int = typer.Option(200, help="Images of the job that is revoked and started again.")):
+    """Reproduce both incidents with the fixes off, then run the same steps with them on."""
+    from harness.demo import demo as run_demo
+
+    outcomes = run_demo(images=images, console=console)
+    cured = outcomes["on"].dead_job.startswith("FAILURE") and "(0 duplicates)" in outcomes["on"].duplicates
+    shown = outcomes["off"].dead_job.startswith("STARTED") and "(0 duplicates)" not in outcomes["off"].duplicates
+    if not (cured and shown):
+        console.print("[red]unexpected outcome: see the table above[/]")
+        raise typer.Exit(1)
+
+
 def _client() -> SandboxClient:
     info = state.read()
     return SandboxClient(info["api_url"], info["token"])
