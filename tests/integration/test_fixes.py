@@ -17,6 +17,13 @@ ON, OFF = {"fixes": "on"}, {"fixes": "off"}
 INLINE_ONLY = {"fixes": "on", "FIX_SWEEP": "0"}  # the /tasks/ check alone, no beat sweep
 
 
+def fixes_off_and_on(**settings):
+    """Run the test once per mode; `sandbox` then runs on a stack with those fixes (and settings)."""
+    return pytest.mark.parametrize("fixes", [
+        pytest.param(mode, marks=pytest.mark.stack(fixes=mode, **settings), id=f"fixes-{mode}") for mode in ("off", "on")
+    ])
+
+
 def stays(check, seconds: float, interval: float = 0.2) -> bool:
     """True if `check()` holds at every look for `seconds` (an observation window, not a wait)."""
     deadline = time.monotonic() + seconds
@@ -76,39 +83,29 @@ def test_dead_tasks_with_fixes_off_leave_the_job_started(sandbox):
     assert queue["num_pending"] == 0 and queue["num_ack_pending"] == 0  # NATS gave up; nobody noticed
 
 
-@pytest.mark.parametrize("fixes", ["on", "off"])
-def test_dead_tasks_without_any_worker_polling(stack_factory, fixes):
+@fixes_off_and_on()
+def test_dead_tasks_without_any_worker_polling(sandbox, fixes):
     """Every worker died right after reserving: nothing fetches, so NATS never even exhausts the tasks."""
-    from harness.client import SandboxClient
-    from harness.pytest_plugin.fixtures import Sandbox
-
-    stack = stack_factory(fixes=fixes)
-    with SandboxClient(stack.api_url, stack.token) as client:
-        sandbox = Sandbox(stack=stack, client=client)
-        with api_client(sandbox) as api:
-            job_id = started_job(sandbox, images=5)
-            assert len(reserve(api, job_id, 16)) == 5
-        if fixes == "on":
-            client.wait_for_status(job_id, ("FAILURE",), timeout=window(sandbox) + 10)
-            assert "no worker has fetched" in error_log(client.job(job_id))
-        else:
-            assert stays(lambda: client.job(job_id)["status"] == "STARTED", window(sandbox))
-            job = client.job(job_id, queue=True)
-            assert job["queue"]["num_ack_pending"] == 5  # stuck in flight forever
+    client = sandbox.client
+    with api_client(sandbox) as api:
+        job_id = started_job(sandbox, images=5)
+        assert len(reserve(api, job_id, 16)) == 5
+    if fixes == "on":
+        client.wait_for_status(job_id, ("FAILURE",), timeout=window(sandbox) + 10)
+        assert "no worker has fetched" in error_log(client.job(job_id))
+    else:
+        assert stays(lambda: client.job(job_id)["status"] == "STARTED", window(sandbox))
+        job = client.job(job_id, queue=True)
+        assert job["queue"]["num_ack_pending"] == 5  # stuck in flight forever
 
 
-@pytest.mark.parametrize("fixes", ["on", "off"])
-def test_nats_restart_with_wiped_store_loses_the_stream(stack_factory, fixes):
-    from harness.client import SandboxClient
-    from harness.pytest_plugin.fixtures import Sandbox
-
-    stack = stack_factory(fixes=fixes)
-    with SandboxClient(stack.api_url, stack.token) as client, api_client(
-            Sandbox(stack=stack, client=client)) as api:
-        sandbox = Sandbox(stack=stack, client=client)
+@fixes_off_and_on()
+def test_nats_restart_with_wiped_store_loses_the_stream(sandbox, fixes):
+    client = sandbox.client
+    with api_client(sandbox) as api:
         job_id = started_job(sandbox, images=5)
         post(api, job_id, [success(t) for t in reserve(api, job_id, 2)])
-        stack.nats.restart(wipe=True)  # ephemeral storage: every stream is gone
+        sandbox.stack.nats.restart(wipe=True)  # ephemeral storage: every stream is gone
         if fixes == "on":
             client.wait_for_status(job_id, ("FAILURE",), timeout=window(sandbox) + 10)
             assert "gone" in error_log(client.job(job_id)), error_log(client.job(job_id))
@@ -139,20 +136,15 @@ def test_nats_restart_with_store_kept_job_continues(sandbox):
 # --- seed 003: REVOKE leaves the stream behind; Start republishes on top --------------------------------
 
 
-@pytest.mark.parametrize("fixes", ["on", "off"])
-def test_revoke_then_start(stack_factory, fixes):
-    from harness.client import SandboxClient
-    from harness.pytest_plugin.fixtures import Sandbox
-
-    stack = stack_factory(fixes=fixes)
-    with SandboxClient(stack.api_url, stack.token) as client:
-        sandbox = Sandbox(stack=stack, client=client)
-        job_id = started_job(sandbox, images=30)
-        stack.manage("chaos_revoke", str(job_id))  # the watchdog
-        leftover = client.job(job_id, queue=True)["queue"]
-        client.start(job_id)
-        client.wait_for_status(job_id, "STARTED", timeout=30)
-        queue = client.job(job_id, queue=True)["queue"]
+@fixes_off_and_on()
+def test_revoke_then_start(sandbox, fixes):
+    client = sandbox.client
+    job_id = started_job(sandbox, images=30)
+    sandbox.stack.manage("chaos_revoke", str(job_id))  # the watchdog
+    leftover = client.job(job_id, queue=True)["queue"]
+    client.start(job_id)
+    client.wait_for_status(job_id, "STARTED", timeout=30)
+    queue = client.job(job_id, queue=True)["queue"]
     if fixes == "on":
         assert leftover["stream_exists"] is False  # cleaned on REVOKED
         assert queue["messages"] == 30
@@ -161,12 +153,12 @@ def test_revoke_then_start(stack_factory, fixes):
         assert queue["messages"] == 60  # 30 duplicates published on top
 
 
-@pytest.mark.parametrize("fixes", ["on", "off"])
-def test_concurrent_double_start_publishes_once(stack_factory, fixes):
+@fixes_off_and_on()
+def test_concurrent_double_start_publishes_once(sandbox, fixes):
     from harness.client import SandboxClient
 
-    stack = stack_factory(fixes=fixes)
-    with SandboxClient(stack.api_url, stack.token) as client:
+    stack = sandbox.stack
+    with sandbox.client as client:
         job_id = client.create_job(images=20)["id"]
         barrier, codes = threading.Barrier(2), []
 
@@ -193,29 +185,24 @@ def test_concurrent_double_start_publishes_once(stack_factory, fixes):
                        what="both Starts published")
 
 
-@pytest.mark.parametrize("fixes", ["on", "off"])
-def test_stale_result_from_previous_attempt(stack_factory, fixes):
+@fixes_off_and_on()
+def test_stale_result_from_previous_attempt(sandbox, fixes):
     """A slow worker posts attempt 1's result after a re-Start: it must not ack attempt 2's task."""
-    from harness.client import SandboxClient
-    from harness.pytest_plugin.fixtures import Sandbox
-
-    stack = stack_factory(fixes=fixes)
-    with SandboxClient(stack.api_url, stack.token) as client:
-        sandbox = Sandbox(stack=stack, client=client)
-        with api_client(sandbox) as api:
-            job_id = started_job(sandbox, images=4)
-            old = reserve(api, job_id, 4)
-            client.cancel(job_id)
-            client.start(job_id)
-            client.wait_for_status(job_id, "STARTED", timeout=30)
-            answer = post(api, job_id, [success(t) for t in old])
-            statuses = {t["status"] for t in answer["tasks"]}
-            if fixes == "on":
-                assert statuses == {"rejected_stale"}
-                assert answer["results_queued"] == 0
-                assert len(reserve(api, job_id, 16)) == 4  # attempt 2's tasks are all still there
-            else:
-                assert statuses == {"queued"}  # counted, and acked against attempt 2's messages
+    client = sandbox.client
+    with api_client(sandbox) as api:
+        job_id = started_job(sandbox, images=4)
+        old = reserve(api, job_id, 4)
+        client.cancel(job_id)
+        client.start(job_id)
+        client.wait_for_status(job_id, "STARTED", timeout=30)
+        answer = post(api, job_id, [success(t) for t in old])
+        statuses = {t["status"] for t in answer["tasks"]}
+        if fixes == "on":
+            assert statuses == {"rejected_stale"}
+            assert answer["results_queued"] == 0
+            assert len(reserve(api, job_id, 16)) == 4  # attempt 2's tasks are all still there
+        else:
+            assert statuses == {"queued"}  # counted, and acked against attempt 2's messages
 
 
 @pytest.mark.stack(**ON)
@@ -277,18 +264,14 @@ def test_short_nats_outage_does_not_fail_a_healthy_job(sandbox):
 # --- Antenna's Limits layout and a WorkQueue stream -------------------------------------------------------
 
 
-@pytest.mark.parametrize("retention", ["limits", "workqueue"])
-def test_dead_tasks_are_counted_right_under_both_retentions(stack_factory, retention):
-    from harness.client import SandboxClient
-    from harness.pytest_plugin.fixtures import Sandbox
-
-    stack = stack_factory(fixes="on", retention=retention, FIX_SWEEP="0")
-    with SandboxClient(stack.api_url, stack.token) as client:
-        sandbox = Sandbox(stack=stack, client=client)
-        with api_client(sandbox) as api:
-            job_id = started_job(sandbox, images=10)
-            post(api, job_id, [success(t) for t in reserve(api, job_id, 7)])
-            assert len(reserve(api, job_id, 16)) == 3
-            job = poll_tasks_until_final(sandbox, api, job_id, timeout=window(sandbox) + 10)
-        assert job["status"] == "FAILURE"
-        assert "3 of 10 tasks exhausted" in error_log(client.job(job_id))
+@pytest.mark.parametrize("retention", [
+    pytest.param(r, marks=pytest.mark.stack(retention=r, **INLINE_ONLY), id=r) for r in ("limits", "workqueue")])
+def test_dead_tasks_are_counted_right_under_both_retentions(sandbox, retention):
+    client = sandbox.client
+    with api_client(sandbox) as api:
+        job_id = started_job(sandbox, images=10)
+        post(api, job_id, [success(t) for t in reserve(api, job_id, 7)])
+        assert len(reserve(api, job_id, 16)) == 3
+        job = poll_tasks_until_final(sandbox, api, job_id, timeout=window(sandbox) + 10)
+    assert job["status"] == "FAILURE"
+    assert "3 of 10 tasks exhausted" in error_log(client.job(job_id))

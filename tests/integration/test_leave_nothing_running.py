@@ -26,7 +26,12 @@ def tagged(run_id: str) -> list[psutil.Process]:
     return found
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def _default_sigint():
+    # a background job of a non-interactive shell (as in CI) inherits SIGINT ignored; a person's Ctrl-C is not
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 def test_interrupted_test_run_stops_the_whole_stack(tmp_path, sig):
     run_id = f"cleanup-{uuid.uuid4().hex[:8]}"
     ready = tmp_path / "stack-is-up"
@@ -40,7 +45,8 @@ def test_interrupted_test_run_stops_the_whole_stack(tmp_path, sig):
     env = {**os.environ, "CHAOS_RUN_ID": run_id}
     env.pop("DJANGO_SETTINGS_MODULE", None)
     run = subprocess.Popen([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path)],
-                           cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                           cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                           preexec_fn=_default_sigint)
     try:
         poll_until(ready.exists, timeout=90, interval=0.1, what="stack up inside the inner test run")
         assert len(tagged(run_id)) >= 6  # nats, redis, postgres, gunicorn, celery worker, beat (+ children)
