@@ -88,6 +88,15 @@ def demo(images: int = typer.Option(200, help="Images of the job that is revoked
         raise typer.Exit(1)
 
 
+@app.command("reap-orphans")
+def reap_orphans_command(run_id: str = typer.Option(None, help="Kill every process of this run id instead.")):
+    """Kill harness processes (servers, web, Celery) whose owner died, and remove their temp dirs."""
+    from harness.infra.base import reap_orphans
+
+    killed = reap_orphans(run_id)
+    console.print(f"killed {len(killed)} orphaned process(es)" + (f": {killed}" if killed else ""))
+
+
 def _client() -> SandboxClient:
     info = state.read()
     return SandboxClient(info["api_url"], info["token"])

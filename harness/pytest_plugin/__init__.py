@@ -33,6 +33,13 @@ def _interrupt(signum, frame):
     raise KeyboardInterrupt(f"signal {signum}")
 
 
+def pytest_sessionstart(session):
+    """Clear what a crashed earlier run left behind (tagged processes whose owner is dead)."""
+    from harness.infra.base import reap_orphans
+
+    reap_orphans()
+
+
 def pytest_configure(config):
     # a CI runner's SIGTERM must run the fixtures' finalizers (and atexit) like Ctrl-C does
     if threading.current_thread() is threading.main_thread():

@@ -10,6 +10,7 @@ import uuid
 import psutil
 import pytest
 
+from harness.infra.base import reap_orphans
 from harness.waiting import poll_until
 
 pytestmark = pytest.mark.integration
@@ -55,4 +56,5 @@ def test_interrupted_test_run_stops_the_whole_stack(tmp_path, sig):
     finally:
         if run.poll() is None:
             run.kill()
+            reap_orphans(run_id)  # the failure is reported below; leave nothing behind either way
     poll_until(lambda: not tagged(run_id), timeout=20, what=f"every process of run {run_id} gone")
