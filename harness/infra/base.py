@@ -255,6 +255,19 @@ def stop_all(timeout: float = 3.0) -> None:
             pass
 
 
+def run_tag(proc: psutil.Process) -> tuple[str | None, str]:
+    """(run id, owner pid) from the environment, or from the working directory (our temp dir) for
+    servers such as redis-server that overwrite their environment when they set their title."""
+    env = proc.environ()
+    if "CHAOS_RUN_ID" in env:
+        return env["CHAOS_RUN_ID"], env.get("CHAOS_OWNER_PID", "")
+    cwd = Path(proc.cwd().removesuffix(" (deleted)"))
+    if cwd.parent == TMP_ROOT and cwd.name.startswith(TMP_PREFIX) and cwd.name.count("-") >= 4:
+        tag, owner, _service, _random = cwd.name.removeprefix(TMP_PREFIX).rsplit("-", 3)
+        return tag, owner
+    return None, ""
+
+
 def reap_orphans(run_id: str | None = None) -> list[int]:
     """SIGKILL tagged processes whose owner died (or all of `run_id`'s), and remove the temp dirs
     of dead owners (or all of `run_id`'s). Returns the killed pids."""
@@ -264,10 +277,9 @@ def reap_orphans(run_id: str | None = None) -> list[int]:
         if proc.pid in spare:
             continue
         try:
-            env = proc.environ()
+            tag, owner = run_tag(proc)
         except (psutil.Error, OSError):
             continue
-        tag, owner = env.get("CHAOS_RUN_ID"), env.get("CHAOS_OWNER_PID", "")
         if tag is None or not owner.isdigit() or (run_id is not None and tag != run_id):
             continue
         if run_id is None and psutil.pid_exists(int(owner)):

@@ -10,7 +10,7 @@ import uuid
 import psutil
 import pytest
 
-from harness.infra.base import reap_orphans
+from harness.infra.base import reap_orphans, run_tag
 from harness.waiting import poll_until
 
 pytestmark = pytest.mark.integration
@@ -20,9 +20,9 @@ def tagged(run_id: str) -> list[psutil.Process]:
     found = []
     for proc in psutil.process_iter():
         try:
-            if proc.environ().get("CHAOS_RUN_ID") == run_id:
+            if run_tag(proc)[0] == run_id:
                 found.append(proc)
-        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+        except (psutil.Error, OSError):
             continue
     return found
 
