@@ -21,6 +21,7 @@ class FixesConfig:
     idempotent_start: bool = True  # locked Start/retry: delete leftovers, publish once with dedupe ids
     fencing: bool = True  # reject results whose reply_subject belongs to an earlier attempt
     advisories: bool = True  # capture MAX_DELIVERIES / MSG_TERMINATED advisories durably
+    extend_on_result: bool = True  # a posted result restarts its task's ack_wait while it waits to be saved
     sweep_interval: float = SWEEP_INTERVAL_DEFAULT
     stuck_grace: float = STUCK_GRACE_DEFAULT
     stuck_action: str = "fail"  # "fail" | "warn" (log a warning, never fail)

@@ -10,6 +10,7 @@ import time
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from harness import state
 from harness.client import SandboxClient
@@ -46,7 +47,8 @@ def up(
 
     settings = stack_settings(fixes, ack_wait, max_deliver, sweep_interval, retention)
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    for sig in (signal.SIGTERM, signal.SIGINT):  # SIGINT too: a background job may inherit it ignored
+        signal.signal(sig, lambda *_: stop.set())
     began = time.monotonic()
     with console.status("starting the stack…"):
         stack = Stack(settings=settings, web_workers=web_workers)
@@ -142,8 +144,45 @@ def job_show(job_id: int, as_json: bool = typer.Option(False, "--json", help="Pr
             f" redelivered={queue['num_redelivered']} waiting={queue['num_waiting']}"
         )
     for line in job.get("logs", []):
-        style = {"ERROR": "red", "WARNING": "yellow"}.get(line["level"], "")
-        console.print(f"  {line['created_at'][11:19]} [{style}]{line['level']:7}[/] {line['message']}")
+        style = {"ERROR": "red", "WARNING": "yellow"}.get(line["level"], "default")
+        console.print(Text.assemble(f"  {line['created_at'][11:19]} ", (f"{line['level']:7}", style),
+                                    f" {line['message']}"))
+
+
+@app.command()
+def worker(
+    kind: str = typer.Option("healthy", help="healthy | crash-after-reserve | slow | poison | duplicate"),
+    count: int = typer.Option(1, help="Workers to run concurrently."),
+    pipeline: list[str] = typer.Option(["moth-detector"], help="Pipeline slugs to work on."),
+    batch_size: int = typer.Option(16, help="Tasks per reservation."),
+    hold: float = typer.Option(None, help="Seconds a slow worker holds a batch (default: 2 × ack_wait)."),
+    heartbeat: bool = typer.Option(False, help="Slow workers send in_progress while they hold a batch."),
+    until_idle: bool = typer.Option(False, "--until-idle", help="Stop when no job has work left."),
+    duration: float = typer.Option(None, help="Stop after this many seconds (default: until Ctrl-C)."),
+):
+    """Run simulated workers against the stack started by `chaos up`."""
+    import asyncio
+
+    from harness.workers import KINDS, run_workers
+
+    if kind not in KINDS:
+        raise typer.BadParameter(f"--kind must be one of {', '.join(KINDS)}")
+    info = state.read()
+    ack_wait = float(info["settings"].get("CHAOS_ACK_WAIT", 30))
+    began = time.monotonic()
+    with console.status(f"{count} {kind} worker(s) at work…"):
+        try:
+            summary = asyncio.run(run_workers(
+                info["api_url"], info["token"], kind=kind, count=count, pipelines=pipeline, batch_size=batch_size,
+                hold=hold if hold is not None else 2 * ack_wait, heartbeat=heartbeat, until_idle=until_idle,
+                duration=duration, poll_interval=1.0, idle_rounds=2))
+        except KeyboardInterrupt:
+            console.print("stopped")
+            return
+    console.print(f"{count} {kind} worker(s), {time.monotonic() - began:.1f}s: reserved {summary.reserved} tasks "
+                  f"in {summary.batches} batches, posted {summary.posted} results; per-task status "
+                  f"{dict(summary.statuses)}; HTTP errors {dict(summary.http_errors)}"
+                  + ("; crashed as told" if summary.crashed else ""))
 
 
 def main():  # pragma: no cover

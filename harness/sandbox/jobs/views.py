@@ -176,7 +176,21 @@ def result(request, job_id: int):
         sent = process_result.apply_async(args=[job_id, item["reply_subject"], item["result"]])
         answers.append({"reply_subject": item["reply_subject"], "status": "queued", "task_id": sent.id})
         queued += 1
+    if queued and runtime.config().extend_on_result:
+        extend_ack_wait([a["reply_subject"] for a in answers if a["status"] == "queued"])
     return Response({"status": "accepted", "job_id": job_id, "results_queued": queued, "tasks": answers})
+
+
+def extend_ack_wait(reply_subjects: list[str]) -> None:
+    """A result that waits in the Celery queue is not lost work: keep NATS from redelivering its task."""
+    async def extend(q):
+        for subject in reply_subjects:
+            await q.in_progress(subject)
+
+    try:
+        runtime.bridge().call(extend)
+    except QueueUnavailable:
+        pass  # the results are queued; at worst a task is redelivered and its result counted once
 
 
 @api_view(["POST"])
