@@ -17,6 +17,7 @@ SWITCHES = [
     "idempotent_start",
     "fencing",
     "advisories",
+    "extend_on_result",
 ]
 
 
