@@ -10,12 +10,10 @@ import asyncio
 import contextlib
 import json
 import logging
-import re
 import time
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from itertools import islice
 
 import nats
@@ -23,6 +21,7 @@ import nats.errors
 import nats.js.errors as jserr
 from nats.js import api
 
+from fixes.advisories import AdvisoryReader, DeadLetter, unix_time
 from fixes.assess import QueueSnapshot
 from fixes.layout import AckRef, QueueLayout, belongs_to_attempt, parse_reply_subject
 
@@ -42,10 +41,6 @@ log = logging.getLogger(__name__)
 
 STREAM_NOT_FOUND = 10059
 CONSUMER_NOT_FOUND = 10014
-SUBJECTS_OVERLAP = 10065
-NAME_IN_USE = 10058
-MAX_DELIVERIES = "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES"
-TERMINATED = "$JS.EVENT.ADVISORY.CONSUMER.MSG_TERMINATED"
 API_TIMEOUT = 5.0  # nats-py's JetStream API default
 PUBLISH_MAX_PENDING = 4000  # nats-py's publish_async window
 PUBLISH_CHUNK = 1000
@@ -94,23 +89,13 @@ class CleanupResult:
     stream_deleted: bool
 
 
-@dataclass(frozen=True)
-class DeadLetter:
-    stream_seq: int
-    deliveries: int
-    kind: str  # "max_deliveries" | "terminated"
-    reason: str
-    timestamp: float  # advisory time, unix seconds (server clock)
-
-
-class JobQueue:
+class JobQueue(AdvisoryReader):
     """One nats-py connection serving every job of one QueueLayout. Not thread-safe: use it from one loop."""
 
     def __init__(self, nc: nats.NATS, layout: QueueLayout, api_timeout: float = API_TIMEOUT):
         self._nc, self.layout, self._timeout = nc, layout, api_timeout
         self._js = nc.jetstream(timeout=api_timeout, publish_async_max_pending=PUBLISH_MAX_PENDING)
         self._subs: OrderedDict[int, list] = OrderedDict()  # job -> idle pull subscriptions
-        self._advisories: str | None = None
 
     @classmethod
     async def connect(
@@ -322,7 +307,7 @@ class JobQueue:
                 last_active=delivered.last_active.timestamp()
                 if delivered and delivered.last_active
                 else None,
-                server_time=_unix(raw["ts"]) if raw.get("ts") else None,
+                server_time=unix_time(raw["ts"]) if raw.get("ts") else None,
             )
         return QueueSnapshot(**base, **fields)
 
@@ -375,72 +360,6 @@ class JobQueue:
         with contextlib.suppress(Exception):
             await sub.unsubscribe()
 
-    # ---- advisories: dead letters ---------------------------------------------------------------------
-
-    async def ensure_advisory_stream(self) -> str:
-        """Capture MAX_DELIVERIES / MSG_TERMINATED advisories durably; reuse a stream that already does."""
-        name = self.layout.advisory_stream
-        with self._guard():
-            try:
-                await self._js.add_stream(
-                    name=name,
-                    subjects=[f"{MAX_DELIVERIES}.>", f"{TERMINATED}.>"],
-                    max_age=self.layout.max_age,
-                    storage=api.StorageType.FILE,
-                )
-            except jserr.BadRequestError as exc:
-                if exc.err_code == SUBJECTS_OVERLAP:  # e.g. Antenna's `advisories` over $JS.EVENT.ADVISORY.>
-                    name = await self._js.find_stream_name_by_subject(f"{MAX_DELIVERIES}.>")
-                elif exc.err_code != NAME_IN_USE:
-                    raise
-        self._advisories = name
-        return name
-
-    async def dead_letters(self, job_id: int, since: float | None = None) -> list[DeadLetter]:
-        """Tasks of this job that exhausted max_deliver or were terminated, from advisories at/after `since`.
-
-        Stream names are reused across attempts: pass the attempt's stream creation time as `since`.
-        """
-        stream = self._advisories or await self.ensure_advisory_stream()
-        suffix = f"{self.layout.stream(job_id)}.{self.layout.consumer(job_id)}"
-        config = api.ConsumerConfig(
-            filter_subjects=[f"{MAX_DELIVERIES}.{suffix}", f"{TERMINATED}.{suffix}"],
-            ack_policy=api.AckPolicy.NONE,
-            deliver_policy=api.DeliverPolicy.ALL if since is None else api.DeliverPolicy.BY_START_TIME,
-            opt_start_time=None if since is None else _iso(since),
-            inactive_threshold=60.0,
-            mem_storage=True,
-        )
-        letters: dict[int, DeadLetter] = {}
-        with self._guard():
-            info = await self._js.add_consumer(stream, config)
-            sub = await self._js.pull_subscribe_bind(info.name, stream=stream)
-            try:
-                pending = info.num_pending or 0
-                while pending > 0:
-                    for msg in await sub.fetch(min(pending, 256), timeout=self._timeout):
-                        pending = msg.metadata.num_pending
-                        letter = _dead_letter(msg.subject, msg.data)
-                        if since is None or letter.timestamp >= since:
-                            letters.setdefault(letter.stream_seq, letter)
-            finally:
-                await self._release(sub)
-                with contextlib.suppress(Exception):
-                    await self._js.delete_consumer(stream, info.name)
-        return sorted(letters.values(), key=lambda letter: letter.stream_seq)
-
-
-def _dead_letter(subject: str, data: bytes) -> DeadLetter:
-    event = json.loads(data)
-    kind = "max_deliveries" if subject.startswith(MAX_DELIVERIES) else "terminated"
-    return DeadLetter(
-        stream_seq=int(event["stream_seq"]),
-        deliveries=int(event.get("deliveries", 0)),
-        kind=kind,
-        reason=event.get("reason") or ("max_deliver exhausted" if kind == "max_deliveries" else "terminated"),
-        timestamp=_unix(event["timestamp"]),
-    )
-
 
 async def _unless_absent(call) -> bool:
     try:
@@ -452,23 +371,6 @@ async def _unless_absent(call) -> bool:
 
 def _created(info: api.StreamInfo) -> float:
     return info.created.timestamp() if info.created else time.time()
-
-
-_RFC3339 = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)")
-
-
-def _unix(text: str) -> float:
-    """RFC 3339 with up to nanoseconds (server timestamps) -> unix seconds."""
-    match = _RFC3339.fullmatch(text)
-    if match is None:
-        raise ValueError(f"not an RFC 3339 time: {text!r}")
-    whole, fraction, zone = match.groups()
-    zone = "+00:00" if zone == "Z" else zone
-    return datetime.fromisoformat(whole + zone).timestamp() + float(f"0.{fraction or 0}")
-
-
-def _iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
 
 
 async def _log_error(exc: Exception) -> None:
