@@ -65,9 +65,10 @@ def up(
         table.add_row("state file", str(state.path()))
         console.print(table)
         console.print("Ctrl-C stops everything.")
+        from harness import control
+
         try:
-            while not stop.wait(0.5):
-                pass
+            control.serve(stack, stop)  # `chaos fault …` from another terminal acts through this
         except KeyboardInterrupt:
             pass
     finally:

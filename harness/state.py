@@ -20,7 +20,10 @@ def write(data: dict) -> None:
 
 
 def remove() -> None:
+    import shutil
+
     path().unlink(missing_ok=True)
+    shutil.rmtree(path().parent / "requests", ignore_errors=True)
 
 
 def read() -> dict:
