@@ -31,3 +31,19 @@ def scenarios(session):
 def lint(session):
     session.install("ruff>=0.17")
     session.run("ruff", "check", ".")
+
+
+@nox.session
+def load(session):
+    """A Locust swarm of Antenna-like workers against a fresh stack; fails when an invariant breaks.
+
+    Arguments after `--` go to `python -m harness.load.run` (e.g. `-- --jobs 8 --users 16`)."""
+    session.install("-e", ".[dev]")
+    session.run("python", "-m", "harness.load.run", *session.posargs)
+
+
+@nox.session
+def bench(session):
+    """The benchmarks of docs/benchmarks.md; arguments after `--` go to `python -m harness.bench`."""
+    session.install("-e", ".[dev]")
+    session.run("python", "-m", "harness.bench", *session.posargs)

@@ -188,3 +188,185 @@ def worker(
 
 def main():  # pragma: no cover
     app()
+
+
+# --- scenarios, faults and soak (the Jepsen-style harness) ------------------------------------------------
+
+
+@app.command("list")
+def list_scenarios():
+    """The incident scenarios: what each breaks and which checks must fail with the fixes off."""
+    from rich.markup import escape
+
+    from scenarios import all_scenarios
+
+    table = Table("scenario", "kind", "must fail with fixes off", show_lines=True)
+    for scenario in all_scenarios().values():
+        settings = escape("".join(f" [{k}={v}]" for k, v in scenario.settings.items()))
+        table.add_row(f"[bold]{scenario.name}[/]{settings}\n[dim]{scenario.title}[/]",
+                      ("control" if scenario.control else "regression") + ("\nknown gap" if scenario.known_gap else ""),
+                      "\n".join(sorted(scenario.expect_off)) or "— (passes in both modes)")
+    console.print(table)
+
+
+def _verdict_table(report) -> Table:
+    style = {True: "green", False: "red", None: "yellow"}
+    table = Table(title=f"{report.scenario.name} — fixes {report.fixes}, seed {report.seed} ({report.seconds:.0f}s)")
+    table.add_column("check")
+    table.add_column("result")
+    table.add_column("evidence")
+    for v in report.verdicts:
+        expected = " (expected)" if report.fixes == "off" and v.name in report.scenario.expect_off and v.ok is False else ""
+        evidence = json.dumps(v.samples[0], default=str)[:140] if v.samples else ", ".join(
+            f"{k}={n}" for k, n in v.counts.items())
+        table.add_row(v.name, Text(v.label + expected, style=style[v.ok]), evidence)
+    return table
+
+
+def _live_view(state: dict):
+    from rich.console import Group
+
+    ctx = state.get("ctx")
+    jobs = Table("job", "status", "attempt", "processed", "messages", "pending", "in flight", "dead", box=None)
+    for job, sample in sorted((ctx.sampler.latest if ctx and ctx.sampler else {}).items()):
+        queue = sample["queue"] or {}
+        jobs.add_row(str(job), sample["status"], str(sample["attempt"]),
+                     f"{sample['processed']}/{sample['total_images']}", *(str(queue.get(k, "—")) for k in (
+                         "messages", "num_pending", "num_ack_pending")), str(sample["dead"]))
+    spent = time.monotonic() - state["began"]
+    return Group(Text(f"[{spent:5.1f}s] {state['note']}", style="bold"), jobs)
+
+
+@app.command("run")
+def run_scenario(
+    name: str = typer.Argument(..., help="Scenario name or its sNN prefix (see `chaos list`), or soak-<seed>."),
+    fixes: str = typer.Option("on", help="on | off"),
+    seed: int = typer.Option(0, help="Seed for everything the scenario draws at random."),
+    report: str = typer.Option(None, help="Report directory (default: reports/<scenario>-<fixes>-<seed>)."),
+):
+    """Run one scenario on a fresh stack; show it live, then the verdicts; write the report directory."""
+    from pathlib import Path
+
+    from rich.live import Live
+
+    from scenarios import get
+    from scenarios.runner import run_fresh
+
+    if fixes not in ("on", "off"):
+        raise typer.BadParameter("--fixes must be on or off")
+    try:
+        scenario = get(name)
+    except KeyError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    directory = Path(report or f"reports/{scenario.name}-{fixes}-{seed}")
+    state = {"note": "starting", "ctx": None, "began": time.monotonic()}
+    with Live(get_renderable=lambda: _live_view(state), console=console, refresh_per_second=4, transient=True):
+        outcome = run_fresh(scenario, fixes, seed, directory, on_note=lambda text: state.update(note=text),
+                            on_start=lambda ctx: state.update(ctx=ctx))
+    console.print(_verdict_table(outcome))
+    from scenarios.report import outcome as describe
+
+    console.print(f"[bold]{describe(outcome)}[/]  report: {outcome.report_dir / 'report.md'}")
+    if not outcome.as_expected:
+        raise typer.Exit(1)
+
+
+@app.command("fault")
+def fault_command(
+    verb: str = typer.Argument(..., help="A fault verb (see --help of `chaos fault list`)."),
+    arg: str = typer.Argument(None, help="JOB for job faults, SECONDS for nats-pause and beat-down."),
+    wipe: bool = typer.Option(False, "--wipe", help="nats-restart: delete the JetStream store."),
+    batch: int = typer.Option(None, help="reserve-and-vanish / worker-kill: tasks to take."),
+    repeat: bool = typer.Option(False, "--repeat", help="reserve-and-vanish: keep taking tasks (needs --for)."),
+    hold: float = typer.Option(None, "--for", help="Heal after this many seconds (kill/pause faults)."),
+    heal: bool = typer.Option(False, "--heal", help="Only heal: start again what this verb stops."),
+):
+    """Inject one fault into the stack of a running `chaos up` (`chaos fault list` shows the verbs)."""
+    from harness.chaos import FAULTS, Nemesis, RemoteTarget
+    from harness.history import History
+
+    if verb == "list":
+        table = Table("verb", "argument", "what it does")
+        for name, fault in FAULTS.items():
+            table.add_row(name, (fault.positional or "").upper(), fault.help)
+        console.print(table)
+        return
+    if verb not in FAULTS:
+        raise typer.BadParameter(f"unknown fault {verb!r}; known: {', '.join(FAULTS)}")
+    fault, history = FAULTS[verb], History()
+    target = RemoteTarget(state.read(), history)
+    if heal:
+        fault().heal(target)
+        console.print(f"{verb}: healed")
+        return
+    args: dict = {}
+    if fault.positional:
+        if arg is None:
+            raise typer.BadParameter(f"{verb} needs {fault.positional.upper()}")
+        args[fault.positional] = float(arg) if fault.positional == "seconds" else int(arg)
+    if wipe:
+        args["wipe"] = True
+    if batch is not None:
+        args["batch"] = batch
+    if repeat:
+        if hold is None:
+            raise typer.BadParameter("--repeat needs --for SECONDS: the vanishing worker lives in this process")
+        args["repeat"] = True
+    nemesis = Nemesis(target)
+    with console.status(f"{verb} {args or ''}…"):
+        nemesis.inject(verb, **args)
+        if hold is not None:
+            time.sleep(hold)
+        if hold is not None or args.get("repeat"):
+            nemesis.heal_all()
+    for op in history.ops:
+        if op.process == "nemesis" and op.type != "invoke":
+            console.print(f"{op.f} {op.type}: {json.dumps(op.value, default=str)}")
+    if hold is None and not (fault.one_shot or fault.timed or fault.positional == "job"):
+        console.print(f"still in force: heal with `chaos fault {verb} --heal`")
+
+
+@app.command("soak")
+def soak(
+    schedules: int = typer.Option(10, help="How many random schedules to run."),
+    seed: int = typer.Option(0, help="Seed of the whole soak: the schedules are derived from it."),
+    fixes: str = typer.Option("on", help="on | off"),
+    report: str = typer.Option("reports/soak", help="Where the reports of violating schedules go."),
+):
+    """Random fault schedules over random jobs on one stack; every invariant must hold. A violation prints
+    its seed and the one `chaos run` command that replays it."""
+    from pathlib import Path
+
+    from harness.infra import Stack
+    from scenarios.runner import DEFAULT_SETTINGS, run
+    from scenarios.soak import schedule, seeds
+
+    if fixes not in ("on", "off"):
+        raise typer.BadParameter("--fixes must be on or off")
+    with console.status("starting the stack…"):
+        stack = Stack(settings={**DEFAULT_SETTINGS, "CHAOS_FIXES": fixes}).start()
+    violations = []
+    try:
+        for i, sub in enumerate(seeds(seed, schedules), 1):
+            scenario = schedule(sub)
+            with console.status(f"schedule {i}/{schedules} (seed {sub})…") as status:
+                outcome = run(scenario, stack, fixes, seed=sub,
+                              on_note=lambda text, status=status, i=i, sub=sub: status.update(
+                                  f"schedule {i}/{schedules} (seed {sub}): {text}"))
+            steps = "; ".join(line.removeprefix("- ") for line in scenario.doc.splitlines() if line.startswith("- "))
+            if outcome.composed.ok is True:
+                console.print(f"[green]pass[/] seed {sub} ({outcome.seconds:.0f}s): {steps}")
+                continue
+            from scenarios.report import write
+
+            directory = write(outcome, Path(report) / scenario.name)
+            violations.append(outcome)
+            failed = ", ".join(v.name for v in outcome.verdicts if v.ok is not True)
+            console.print(f"[red]{outcome.composed.label}[/] seed {sub} ({failed}): {steps}\n"
+                          f"  replay: [bold]chaos run soak-{sub} --fixes {fixes} --seed {sub}[/]  report: {directory}")
+    finally:
+        with console.status("stopping the stack…"):
+            stack.stop(graceful=False)
+    console.print(f"{schedules - len(violations)} of {schedules} schedules held every invariant (soak seed {seed}).")
+    if violations:
+        raise typer.Exit(1)

@@ -1,0 +1,43 @@
+"""Invariants as pure functions of (timeline, final snapshot) → Verdict, plus compose.
+
+`snapshot.collect` and `sampler.Sampler` do the reading; nothing else in this package does I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from harness.checks.api import no_server_errors, unauthorized_rejected
+from harness.checks.duplicates import no_duplicate_results, no_duplicate_tasks, no_stale_results
+from harness.checks.liveness import (
+    failure_has_reason,
+    not_failed_with_results_in_hand,
+    services_alive,
+    terminal_within_bound,
+)
+from harness.checks.queue_state import no_leftover_queue, progress_consistent, results_counted_once
+from harness.checks.verdict import MAX_SAMPLES, Checker, Verdict, check_safe, compose
+from harness.history import Op
+
+CHECKS: dict[str, Checker] = {
+    "terminal_within_bound": terminal_within_bound,
+    "failure_has_reason": failure_has_reason,
+    "not_failed_with_results_in_hand": not_failed_with_results_in_hand,
+    "no_duplicate_tasks": no_duplicate_tasks,
+    "no_duplicate_results": no_duplicate_results,
+    "no_stale_results": no_stale_results,
+    "no_leftover_queue": no_leftover_queue,
+    "results_counted_once": results_counted_once,
+    "progress_consistent": progress_consistent,
+    "no_server_errors": no_server_errors,
+    "unauthorized_rejected": unauthorized_rejected,
+    "services_alive": services_alive,
+}
+
+
+def judge(history: Sequence[Op], snapshot: dict, names: Iterable[str] | None = None) -> list[Verdict]:
+    """Run the named checkers (all by default); a crashing one answers unknown."""
+    return [check_safe(name, CHECKS[name], history, snapshot) for name in (names or CHECKS)]
+
+
+__all__ = ["CHECKS", "MAX_SAMPLES", "Checker", "Verdict", "check_safe", "compose", "judge"]

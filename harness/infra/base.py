@@ -161,7 +161,22 @@ class ManagedProcess:
     def pause(self) -> None:
         if self.is_running:
             self._signal_group(signal.SIGSTOP)
+            self._wait_until_stopped()
             self.paused = True
+
+    def _wait_until_stopped(self, timeout: float = 5.0) -> None:
+        """SIGSTOP lands asynchronously: on a busy machine a thread can still answer a request sent
+        right after kill() returned. Wait until every thread of the group is in state T."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                procs = [psutil.Process(self._proc.pid), *psutil.Process(self._proc.pid).children(recursive=True)]
+                states = [t.status() for p in procs for t in (psutil.Process(x.id) for x in p.threads())]
+            except psutil.Error:
+                return
+            if all(state in (psutil.STATUS_STOPPED, psutil.STATUS_TRACING_STOP) for state in states):
+                return
+            time.sleep(0.01)
 
     def resume(self) -> None:
         self._signal_group(signal.SIGCONT)

@@ -94,6 +94,7 @@ class PostgresServer(ManagedProcess):
     def prepare(self) -> None:
         if (self.data_dir / "PG_VERSION").exists():
             return
+        _bin_dir()  # as root, this also creates the system user the cluster belongs to
         if self.user is not None:
             shutil.chown(self.tmpdir, self.user, self.user)
         began = time.perf_counter()

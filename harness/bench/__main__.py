@@ -1,0 +1,66 @@
+"""Run the benchmarks, print one table, write the measurements as JSON.
+
+    python -m harness.bench                       # all of them (~6 minutes on two cores)
+    python -m harness.bench detection tasks_call  # some
+    python -m harness.bench --quick               # smaller sizes, for a smoke run
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import platform
+import sys
+import time
+from dataclasses import asdict
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psutil
+
+BENCHMARKS = ("detection", "tasks_call", "sweep_cost", "throughput", "result_path", "startup")
+QUICK = {"detection": {"repeats": 1}, "tasks_call": {"calls": 50}, "sweep_cost": {"jobs": 100, "passes": 2},
+         "throughput": {"images": 400, "messages": 4000}, "result_path": {"images": 50}, "startup": {"runs": 1}}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m harness.bench")
+    parser.add_argument("names", nargs="*", metavar="name", help=f"any of {', '.join(BENCHMARKS)} (default: all)")
+    parser.add_argument("--quick", action="store_true", help="small sizes: checks that everything runs")
+    parser.add_argument("--out", type=Path, default=None, help="JSON file (default reports/bench-<time>.json)")
+    args = parser.parse_args(argv)
+    unknown = set(args.names) - set(BENCHMARKS)
+    if unknown:
+        parser.error(f"unknown benchmark(s): {', '.join(sorted(unknown))}")
+    started, load_before = datetime.now(UTC), os.getloadavg()
+    rows, seconds = [], {}
+    for name in args.names or BENCHMARKS:
+        module = importlib.import_module(f"harness.bench.{name}")
+        began = time.perf_counter()
+        rows += module.run(**(QUICK[name] if args.quick else {}))
+        seconds[name] = round(time.perf_counter() - began, 1)
+        print(f"{name}: done in {seconds[name]} s", file=sys.stderr)
+    print_table(rows)
+    out = args.out or Path("reports") / f"bench-{started:%Y%m%dT%H%M%SZ}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    machine = {"python": platform.python_version(), "cpus": psutil.cpu_count(),
+               "memory_gib": round(psutil.virtual_memory().total / 2**30, 1), "platform": platform.platform(),
+               "load_average_before": load_before, "load_average_after": os.getloadavg()}
+    out.write_text(json.dumps({"started_at": started.isoformat(timespec="seconds"), "quick": args.quick,
+                               "machine": machine, "seconds": seconds,
+                               "measurements": [asdict(row) for row in rows]}, indent=2))
+    print(f"\nwritten to {out}")
+    return 0
+
+
+def print_table(rows) -> None:
+    width = max(len(row.metric) for row in rows)
+    print(f"{'benchmark':<11} {'metric':<{width}} {'value':>10} {'unit':<8} note")
+    for row in rows:
+        print(f"{row.benchmark:<11} {row.metric:<{width}} {row.value:>10.3f} {row.unit:<8} {row.note}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,106 @@
+"""Faults come in pairs: inject + heal. A Target is what they act on: a Stack in this process, or a
+stack that `chaos up` runs in another one."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from typing import ClassVar, Protocol
+from urllib.parse import urlparse, urlunparse
+
+from harness.history import History
+
+
+class Target(Protocol):
+    history: History  # every fault appends what it did here
+    api_url: str
+    token: str
+    nats_url: str
+    redis_url: str
+    settings: dict[str, str]
+
+    def service(self, name: str, action: str, **args) -> None:
+        """start | stop | kill | restart(wipe=) | pause | resume on nats, redis, web, celery_worker, celery_beat."""
+
+    def manage(self, *args: str) -> str:
+        """`python -m django <args>` with the stack's environment."""
+
+
+class Fault:
+    """One fault family. A fresh instance per injection keeps whatever its heal needs."""
+
+    verb: ClassVar[str] = ""
+    help: ClassVar[str] = ""
+    positional: ClassVar[str | None] = None  # the CLI's positional argument: "job" or "seconds"
+    timed: ClassVar[bool] = False  # takes `seconds` and heals itself after that long
+    one_shot: ClassVar[bool] = False  # over once injected; heal only makes sure things run again
+
+    def inject(self, target: Target, **args) -> dict | None:
+        raise NotImplementedError
+
+    def heal(self, target: Target) -> dict | None:
+        """Undo what inject broke; a one-shot fault has nothing to undo."""
+        return None
+
+
+class LocalTarget:
+    """A Stack owned by this process."""
+
+    def __init__(self, stack, history: History):
+        self.stack, self.history = stack, history
+        self.api_url, self.token = stack.api_url, stack.token
+        self.nats_url, self.redis_url, self.settings = stack.nats.url, stack.redis.url, dict(stack.settings)
+
+    def service(self, name: str, action: str, **args) -> None:
+        service = self.stack.services()[name]
+        if action == "restart":
+            self.stack.restart_component(name, **args)
+        elif action == "stop":
+            service.stop(keep_data=True)
+        elif action == "start":
+            if service.paused:
+                service.resume()
+            service.start()
+        else:
+            getattr(service, action)(**args)
+
+    def manage(self, *args: str) -> str:
+        return self.stack.manage(*args)
+
+
+class RemoteTarget:
+    """The stack of a running `chaos up`: its servers are reached through the command channel."""
+
+    def __init__(self, info: dict, history: History):
+        self.info, self.history = info, history
+        self.api_url, self.token = info["api_url"], info["token"]
+        self.nats_url, self.redis_url = info["nats_url"], info["redis_url"]
+        self.settings = dict(info.get("settings", {}))
+
+    @property
+    def database_url(self) -> str:
+        """The sandbox's database (the state file's database_url names the server's default one)."""
+        if self.info.get("sandbox_database_url"):
+            return self.info["sandbox_database_url"]
+        from harness.infra.stack import DATABASE
+
+        return urlunparse(urlparse(self.info["database_url"])._replace(path=f"/{DATABASE}"))
+
+    def service(self, name: str, action: str, **args) -> None:
+        from harness import control
+
+        answer = control.submit(f"{name}.{action}", **args)
+        if not answer.get("ok"):
+            raise RuntimeError(f"{name}.{action} failed in `chaos up`: {answer.get('error')}")
+
+    def manage(self, *args: str) -> str:
+        from harness.infra.django import sandbox_environment
+
+        env = sandbox_environment({**os.environ, **self.settings, "CHAOS_DATABASE_URL": self.database_url,
+                                   "CHAOS_NATS_URL": self.nats_url, "CHAOS_REDIS_URL": self.redis_url})
+        done = subprocess.run([sys.executable, "-m", "django", *args], env=env, capture_output=True, text=True,
+                              timeout=120)
+        if done.returncode != 0:
+            raise RuntimeError(f"django {' '.join(args)} failed:\n{done.stderr[-2000:]}")
+        return done.stdout

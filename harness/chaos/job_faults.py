@@ -1,0 +1,96 @@
+"""Faults of one job: a watchdog revoke, a double Start, workers that take tasks and vanish or are killed."""
+
+from __future__ import annotations
+
+import threading
+
+from harness.chaos.base import Fault, Target
+from harness.chaos.wire import Wire
+
+
+class Revoke(Fault):
+    verb, help, positional = "revoke", "what Antenna's watchdog does to a job it thinks stuck: REVOKED", "job"
+    one_shot = True
+
+    def inject(self, target: Target, job: int, **args) -> dict:
+        target.manage("chaos_revoke", str(job))
+        return {"job": job}
+
+
+class DoubleStart(Fault):
+    verb, help, positional = "double-start", "two concurrent POST /run/ for one job (a double click)", "job"
+    one_shot = True
+
+    def inject(self, target: Target, job: int, **args) -> dict:
+        barrier, codes = threading.Barrier(2), {}
+
+        def press(i: int) -> None:
+            with Wire(target.api_url, target.token, target.history, process=f"starter-{i}") as wire:
+                barrier.wait(10)
+                codes[i] = wire.start(job)
+
+        threads = [threading.Thread(target=press, args=(i,)) for i in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        return {"job": job, "codes": sorted(codes.values(), key=str)}
+
+
+class ReserveAndVanish(Fault):
+    verb, help, positional = ("reserve-and-vanish",
+                              "a worker reserves a batch and is never heard of again; --repeat: until healed", "job")
+
+    def inject(self, target: Target, job: int, batch: int = 16, repeat: bool = False, interval: float = 0.1,
+               **args) -> dict:
+        self.stop, self.thread, self.taken = threading.Event(), None, 0
+        self.wire = Wire(target.api_url, target.token, target.history, process="vanishing-worker")
+        self.taken = len(self.wire.reserve(job, batch))
+        if repeat:  # a crash-looping fleet: every task it is handed is lost again
+            def loop():
+                while not self.stop.wait(interval):
+                    self.taken += len(self.wire.reserve(job, batch))
+
+            self.thread = threading.Thread(target=loop, name="vanishing-worker", daemon=True)
+            self.thread.start()
+        return {"job": job, "tasks": self.taken, "repeat": repeat}
+
+    def heal(self, target: Target) -> dict:
+        if not hasattr(self, "wire"):
+            return {}
+        self.stop.set()
+        if self.thread is not None:
+            self.thread.join(30)
+        self.wire.close()
+        return {"tasks": self.taken}
+
+
+class WorkerKill(Fault):
+    verb, help, positional = "worker-kill", "SIGKILL a worker subprocess while it holds a reserved batch", "job"
+    one_shot = True
+
+    def inject(self, target: Target, job: int, batch: int = 5, wait: float = 10.0, **args) -> dict:
+        """Kills the worker once it holds a batch, or after `wait` seconds if the job has nothing left to hand
+        out (then nothing was lost: tasks 0)."""
+        from harness.waiting import Timeout
+        from harness.workers.process import WorkerProcess
+
+        self.victim = WorkerProcess(target.api_url, target.token, kind="slow", job_ids=[job], batch_size=batch,
+                                    hold=600)
+        self.victim.start()
+        pid = self.victim.pid
+        try:
+            tasks = self.victim.wait_for_reservation(timeout=wait)["tasks"]
+        except Timeout:
+            tasks = 0
+        self.victim.kill()
+        target.history.extend(self.victim.history().ops)  # what it did, up to its last op before the kill
+        return {"job": job, "tasks": tasks, "pid": pid}
+
+    def heal(self, target: Target) -> dict:
+        if hasattr(self, "victim"):
+            self.victim.stop()  # already dead: only its temp dir goes
+        return {}
+
+
+JOB_FAULTS = (Revoke, DoubleStart, ReserveAndVanish, WorkerKill)

@@ -1,0 +1,38 @@
+"""The worker API answers bad input and missing credentials with 4xx, and outages with 503 — never a 500."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+
+from harness.checks.verdict import Verdict, verdict
+from harness.history import Op
+
+EXPECTED_5XX = (503,)  # "temporarily unavailable, retry after": the designed answer while NATS is away
+
+
+def _status(op: Op) -> int | None:
+    return op.value.get("status") if isinstance(op.value, dict) and isinstance(op.value.get("status"), int) else None
+
+
+def no_server_errors(history: Sequence[Op], snapshot: dict) -> Verdict:
+    """No request of a worker, a person or the fuzzer got a 5xx other than 503."""
+    violations, answered = [], 0
+    for op in history:
+        status = _status(op)
+        if op.type not in ("ok", "fail") or status is None:
+            continue
+        answered += 1
+        if status >= 500 and status not in EXPECTED_5XX:
+            violations.append({"process": op.process, "f": op.f, "status": status,
+                               **{k: op.value[k] for k in ("job", "path", "body") if k in op.value}})
+    return verdict("no_server_errors", violations, {"answers_with_status": answered})
+
+
+def unauthorized_rejected(history: Sequence[Op], snapshot: dict) -> Verdict:
+    """Every request sent without a valid token was refused (401/403)."""
+    tries = [op for op in history if op.f == "unauthorized" and op.type in ("ok", "fail")]
+    statuses = Counter(_status(op) for op in tries)
+    violations = [{"path": op.value.get("path"), "status": _status(op)} for op in tries
+                  if _status(op) not in (401, 403)]
+    return verdict("unauthorized_rejected", violations, {"tries": len(tries), **{str(k): v for k, v in statuses.items()}})

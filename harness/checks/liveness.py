@@ -1,0 +1,98 @@
+"""Every job ends, and a job that fails says why."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from harness.checks.ops import TERMINAL, calls, job_of, jobs_of, select, settle, successful_starts
+from harness.checks.verdict import Verdict, verdict
+from harness.history import Op
+
+
+def terminal_within_bound(history: Sequence[Op], snapshot: dict) -> Verdict:
+    """Each job is SUCCESS, FAILURE or REVOKED, at the latest `bound` seconds after every fault was healed."""
+    mark = settle(history)
+    bound = mark.value.get("bound") if mark is not None else None
+    violations, jobs = [], jobs_of(snapshot)
+    for job in jobs:
+        if job["status"] not in TERMINAL:
+            queue = job.get("queue") or {}
+            violations.append({"job": job["id"], "status": job["status"], "attempt": job["attempt"],
+                               "progress": job["progress"], "bound_s": bound,
+                               "nats": {k: queue.get(k) for k in ("stream_exists", "messages", "num_pending",
+                                                                  "num_ack_pending", "num_redelivered")}})
+            continue
+        if mark is None or bound is None:
+            continue
+        reached = [op for op in select(history, f="status", job=job["id"])
+                   if op.value["status"] == job["status"] and op.value["attempt"] == job["attempt"]]
+        if reached and reached[-1].time > mark.time + bound:
+            violations.append({"job": job["id"], "status": job["status"],
+                               "after_heal_s": round(reached[-1].time - mark.time, 2), "bound_s": bound})
+    terminal = sum(job["status"] in TERMINAL for job in jobs)
+    return verdict("terminal_within_bound", violations, {"jobs": len(jobs), "terminal": terminal, "bound_s": bound})
+
+
+def failure_has_reason(history: Sequence[Op], snapshot: dict) -> Verdict:
+    """A FAILURE without an ERROR line on the job's log is a failure nobody can act on."""
+    violations, failed = [], 0
+    for job in jobs_of(snapshot):
+        if job["status"] != "FAILURE":
+            continue
+        failed += 1
+        reasons = [line["message"] for line in job["logs"] if line["level"] == "ERROR" and line["message"].strip()]
+        if not reasons:
+            violations.append({"job": job["id"], "last_log_lines": [line["message"] for line in job["logs"][-3:]]})
+    return verdict("failure_has_reason", violations, {"failed_jobs": failed})
+
+
+def services_alive(history: Sequence[Op], snapshot: dict) -> Verdict:
+    """Every server process runs at the end: the nemesis heals what it broke, so one that is down died by
+    itself (e.g. a Celery worker that crashed on a broker reconnect)."""
+    services = snapshot.get("services")
+    if services is None:
+        return Verdict(None, "services_alive", {"services": 0}, ["no process information in the snapshot"])
+    violations = [{"service": name, "running": False} for name, running in sorted(services.items()) if not running]
+    return verdict("services_alive", violations, {"services": len(services)})
+
+
+def _task_seq(reply_subject: str, started_ns: int) -> int | None:
+    """The stream sequence a reply subject acks, if it belongs to the attempt whose stream was created then."""
+    from fixes.layout import parse_reply_subject
+
+    try:
+        ref = parse_reply_subject(reply_subject)
+    except ValueError:
+        return None
+    return ref.stream_seq if ref.timestamp_ns >= started_ns else None
+
+
+def not_failed_with_results_in_hand(history: Sequence[Op], snapshot: dict) -> Verdict:
+    """A job is not failed for lost or dead tasks after a result for every one of its tasks was accepted.
+
+    Tasks whose results wait in the queue behind the web app are not lost: if NATS gives up on them
+    meanwhile, failing the job throws away work that is already done.
+    """
+    violations, failed = [], 0
+    for job in jobs_of(snapshot):
+        if job["status"] != "FAILURE" or not job["images"]:
+            continue
+        failed += 1
+        reached = [op.time for op in select(history, f="status", job=job["id"]) if op.value["status"] == "FAILURE"]
+        failed_at = reached[-1] if reached else snapshot.get("taken_at", float("inf"))
+        since = max(successful_starts(history, job["id"]), default=0.0)
+        started_ns = round((job.get("queue_created") or 0.0) * 1_000_000) * 1000
+        accepted = set()
+        for invoke, outcome in calls(history, "post"):
+            if job_of(invoke) != job["id"] or outcome.type != "ok" or not since <= invoke.time < failed_at:
+                continue
+            refused = outcome.value.get("refused") or {}
+            for subject in invoke.value.get("reply_subjects") or []:
+                seq = _task_seq(subject, started_ns) if subject not in refused else None
+                if seq is not None:
+                    accepted.add(seq)
+        if len(accepted) >= job["images"]:
+            reasons = [line["message"][:200] for line in job["logs"] if line["level"] == "ERROR"]
+            violations.append({"job": job["id"], "images": job["images"], "tasks_with_accepted_results": len(accepted),
+                               "processed_when_checked": job["progress"]["processed"], "reason": reasons[-1:]})
+    return verdict("not_failed_with_results_in_hand", violations, {"failed_jobs": failed})

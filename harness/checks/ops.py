@@ -1,0 +1,67 @@
+"""Small readers over the timeline, shared by the checkers (pure: lists in, lists out)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from harness.history import Op
+
+TERMINAL = ("SUCCESS", "FAILURE", "REVOKED")
+
+
+def select(history: Iterable[Op], f: str | None = None, type: str | None = None,
+           process: str | None = None, job: int | None = None) -> list[Op]:
+    return [op for op in history
+            if (f is None or op.f == f) and (type is None or op.type == type)
+            and (process is None or op.process == process)
+            and (job is None or job_of(op) == job)]
+
+
+def job_of(op: Op) -> int | None:
+    value = op.value
+    if isinstance(value, dict) and isinstance(value.get("job"), int):
+        return value["job"]
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def calls(history: Iterable[Op], f: str) -> list[tuple[Op, Op]]:
+    """(invoke, outcome) pairs of one kind of call. Each process makes one call at a time, so an outcome
+    belongs to that process's latest invoke."""
+    open_, pairs = {}, []
+    for op in history:
+        if op.f != f:
+            continue
+        if op.type == "invoke":
+            open_[op.process] = op
+        elif op.process in open_:
+            pairs.append((open_.pop(op.process), op))
+    return pairs
+
+
+def answered(op: Op) -> int | None:
+    value = op.value if isinstance(op.value, dict) else {}
+    return value.get("status") if isinstance(value.get("status"), int) else None
+
+
+def successful_starts(history: Iterable[Op], job: int) -> list[float]:
+    """When each Start of the job that was answered 2xx was sent (a refused 409 starts nothing)."""
+    return [invoke.time for invoke, outcome in calls(history, "start")
+            if job_of(invoke) == job and outcome.type == "ok" and (answered(outcome) or 200) < 300]
+
+
+def jobs_of(snapshot: dict) -> list[dict]:
+    return sorted(snapshot.get("jobs", {}).values(), key=lambda job: job["id"])
+
+
+def settle(history: Sequence[Op]) -> Op | None:
+    """The runner's `settle` invoke: every fault is healed from here on; its value carries the bound."""
+    found = select(history, f="settle", type="invoke", process="runner")
+    return found[-1] if found else None
+
+
+def load(path: str | Path) -> list[Op]:
+    """A timeline written by History.to_jsonl, read back for checking again."""
+    with open(path) as lines:
+        return [Op(**json.loads(line)) for line in lines if line.strip()]

@@ -1,0 +1,209 @@
+"""What a scenario is (plain data plus a `run`), and the verbs its `run(ctx)` reads like prose with."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import httpx
+
+from harness.chaos import Nemesis
+from harness.chaos.wire import Wire, result_for
+from harness.history import History
+from harness.waiting import poll_until
+
+FINAL = ("SUCCESS", "FAILURE", "REVOKED")
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str  # sNN_<what_breaks>
+    doc: str  # the incident, and what each mode is expected to show
+    run: Callable[[Ctx], None]
+    settings: dict[str, str] = field(default_factory=dict)  # CHAOS_* overrides, e.g. {"FIX_SWEEP": "0"}
+    expect_off: frozenset[str] = frozenset()  # checks that must FAIL with the fixes off: the incident shows
+    control: bool = False  # passes in both modes; guards against false positives, proves no regression
+    bound: float | None = None  # seconds after heal-all within which every job must be terminal
+    known_gap: str = ""  # the fixes do not cure this yet: with them on, some check still fails (say which, why)
+
+    @property
+    def title(self) -> str:
+        return self.doc.strip().splitlines()[0] if self.doc.strip() else self.name
+
+    def stack_settings(self, fixes: str) -> dict[str, str]:
+        """CHAOS_* overrides for this mode. FIX_*=0 is dropped with every fix off already, so those
+        stacks are shared with the other scenarios."""
+        out = {}
+        for key, value in self.settings.items():
+            name = key if key.startswith("CHAOS_") else f"CHAOS_{key.upper()}"
+            if fixes == "off" and name.startswith("CHAOS_FIX_") and str(value) in ("0", "off", "false"):
+                continue
+            out[name] = str(value)
+        return {**out, "CHAOS_FIXES": fixes}
+
+
+def scenario(*, expect_off: set[str] | frozenset[str] = frozenset(), settings: dict | None = None,
+             control: bool = False, bound: float | None = None, known_gap: str = "") -> Callable[[Callable], Scenario]:
+    """Decorate a scenario module's `run(ctx)`: name and docstring come from the module."""
+    if control and expect_off:
+        raise ValueError("a control scenario expects every check to pass in both modes")
+    if not control and not expect_off:
+        raise ValueError("a regression scenario names the checks its incident fails with the fixes off")
+
+    def wrap(run: Callable) -> Scenario:
+        module = sys.modules[run.__module__]
+        return Scenario(run.__module__.rsplit(".", 1)[-1], module.__doc__ or "", run, dict(settings or {}),
+                        frozenset(expect_off), control, bound, known_gap)
+
+    return wrap
+
+
+class BackgroundWorkers:
+    """Simulated workers polling on their own loop until stop() (the runner stops them after settling)."""
+
+    def __init__(self, workers: list):
+        self.workers = workers
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self._serve, name="background-workers", daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        async def everyone():
+            await asyncio.gather(*(worker.run() for worker in self.workers), return_exceptions=True)
+
+        try:
+            self.loop.run_until_complete(everyone())
+        finally:
+            self.loop.close()
+
+    def stop(self) -> None:
+        if self.thread.is_alive():
+            for worker in self.workers:
+                self.loop.call_soon_threadsafe(worker.stop.set)
+        self.thread.join(30)
+
+
+class Ctx:
+    """A scenario's handle on the run: jobs, worker calls, simulated workers and the nemesis."""
+
+    def __init__(self, target, nemesis: Nemesis, history: History, jobs: list[int], seed: int, fixes: str,
+                 sampler=None, on_note: Callable[[str], None] | None = None):
+        self.target, self.nemesis, self.history, self.jobs = target, nemesis, history, jobs
+        self.seed, self.fixes, self.sampler, self.on_note = seed, fixes, sampler, on_note
+        self.random = random.Random(seed)
+        self.wire = Wire(target.api_url, target.token, history, process="client")
+        self.background: list[BackgroundWorkers] = []
+        settings = target.settings
+        self.ack_wait = float(settings.get("CHAOS_ACK_WAIT", 1))
+        self.max_deliver = int(settings.get("CHAOS_MAX_DELIVER", 3))
+        self.sweep_interval = float(settings.get("CHAOS_SWEEP_INTERVAL", 1))
+
+    @property
+    def exhaustion(self) -> float:
+        """Seconds until every delivered task has used up max_deliver, with a margin."""
+        return self.ack_wait * self.max_deliver + 2 * self.sweep_interval + 1
+
+    def note(self, text: str, record: bool = True) -> None:
+        if record:
+            self.history.append("scenario", "note", "ok", text)
+        if self.on_note:
+            self.on_note(text)
+
+    # --- people ------------------------------------------------------------------------------------------
+
+    def job(self, images: int, start: bool = True, judged: bool = True) -> int:
+        """Create a job (and Start it, waiting for STARTED). Judged jobs are sampled and checked."""
+        job = self.wire.create(images)
+        if judged:
+            self.jobs.append(job)
+        if start:
+            self.start(job)
+        return job
+
+    def start(self, job: int, wait: bool = True) -> int | None:
+        code = self.wire.start(job)
+        if wait and code == 200:
+            self.wait_for(job, ("STARTED", *FINAL))
+        return code
+
+    def cancel(self, job: int) -> int | None:
+        return self.wire.cancel(job)
+
+    def status(self, job: int) -> str | None:
+        """The job's status now, None when the web app does not answer."""
+        try:
+            response = self.wire.http.get(f"/jobs/{job}/")
+        except httpx.HTTPError:
+            return None
+        return response.json()["status"] if response.status_code == 200 else None
+
+    def wait_for(self, job: int, statuses, timeout: float = 30.0) -> str:
+        statuses = (statuses,) if isinstance(statuses, str) else tuple(statuses)
+        return poll_until(lambda: (s := self.status(job)) in statuses and s, timeout=timeout, interval=0.1,
+                          what=f"job {job} in {statuses}")
+
+    # --- workers ------------------------------------------------------------------------------------------
+
+    def reserve(self, job: int, batch: int = 16) -> list[dict]:
+        return self.wire.reserve(job, batch)
+
+    def post(self, job: int, tasks: list[dict]) -> dict | None:
+        return self.wire.post(job, [result_for(task) for task in tasks])
+
+    def work(self, job: int, tasks: int) -> int:
+        """A healthy worker processes `tasks` tasks (fewer if the job runs out); returns how many."""
+        done = 0
+        while done < tasks and (batch := self.reserve(job, tasks - done)):
+            self.post(job, batch)
+            done += len(batch)
+        return done
+
+    def workers(self, kind: str = "healthy", job: int | None = None, count: int = 1, background: bool = False,
+                **options):
+        """Simulated workers on this scenario's jobs (or one job): until idle, or polling in the background
+        until the run has settled."""
+        from harness.workers import SimWorker
+
+        options.setdefault("poll_interval", 0.1)
+        jobs = [job] if job is not None else self.jobs
+        crew = [SimWorker(self.target.api_url, self.target.token, kind=kind, job_ids=jobs, history=self.history,
+                          name=f"{kind}-{len(self.background)}-{i}", until_idle=not background,
+                          seed=self.random.randrange(2**32), **options) for i in range(count)]
+        self.note(f"{count} {kind} worker(s) {'start polling' if background else 'at work'}")
+        if background:
+            self.background.append(BackgroundWorkers(crew))
+            return self.background[-1]
+
+        async def everyone():
+            return await asyncio.gather(*(worker.run() for worker in crew))
+
+        return asyncio.run(everyone())
+
+    def stop_workers(self) -> None:
+        for crew in self.background:
+            crew.stop()
+        self.background.clear()
+
+    # --- the nemesis --------------------------------------------------------------------------------------
+
+    def fault(self, verb: str, **args) -> dict:
+        self.note(f"fault {verb} {args or ''}".strip(), record=False)  # the nemesis records it
+        return self.nemesis.inject(verb, **args)
+
+    def heal_all(self) -> None:
+        self.nemesis.heal_all()
+
+    def sleep(self, seconds: float, why: str = "") -> None:
+        """An observation window: nothing happens on purpose, the stack does (or does not) react."""
+        if why:
+            self.note(f"wait {seconds:.1f}s: {why}")
+        time.sleep(seconds)
+
+    def sample(self) -> None:
+        if self.sampler is not None:
+            self.sampler.sample_now()

@@ -1,0 +1,94 @@
+"""Fuzz the worker API from its OpenAPI description (schemathesis strategies driven by Hypothesis).
+
+Valid and invalid bodies go to every worker endpoint with a valid token; then every endpoint is
+called without a token and with bad ones. Each answer is an op on the timeline: the checkers
+`no_server_errors` and `unauthorized_rejected` judge them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+
+from harness.history import History
+
+SCHEMA = Path(__file__).resolve().parents[1] / "harness" / "sandbox" / "openapi.yaml"
+BAD_CREDENTIALS = ({}, {"Authorization": "Token nope"}, {"Authorization": "Bearer x"}, {"Authorization": "Token"})
+
+
+def load_schema():
+    import schemathesis
+    import yaml
+
+    return schemathesis.openapi.from_dict(yaml.safe_load(SCHEMA.read_text()))
+
+
+def fuzz(api_url: str, token: str, history: History, jobs: dict[str, int], examples: int = 25,
+         seed: int = 0) -> int:
+    """Send `examples` generated requests per operation and mode; `jobs` maps an operation id to the
+    job its path names (default: jobs["*"]). Returns how many requests were sent."""
+    from schemathesis import GenerationMode
+
+    sent = [0]
+    with httpx.Client(base_url=api_url.rstrip("/"), timeout=30, headers={"Authorization": f"Token {token}"}) as http:
+        for operation in load_schema().get_all_operations():
+            op = operation.ok()
+            job = jobs.get(op.definition.raw.get("operationId"), jobs["*"])
+            overrides = {"job_id": job} if "{job_id}" in op.path else None
+            for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
+                strategy = op.as_strategy(generation_mode=mode, path_parameters=overrides)
+                sent[0] += _send_generated(http, history, strategy, job, examples, seed)
+            path = op.path.replace("{job_id}", str(job))
+            for headers in BAD_CREDENTIALS:  # the client's token is replaced, or removed
+                request = {"method": op.method.upper(), "url": path, "headers": {"Authorization": "", **headers}}
+                if op.method.upper() == "POST":
+                    request["json"] = {"batch_size": 1}
+                send_one(http, history, "unauthorized", request, {"job": job, "path": path, "method": request["method"]})
+                sent[0] += 1
+    return sent[0]
+
+
+def _send_generated(http: httpx.Client, history: History, strategy, job: int, examples: int, seed: int) -> int:
+    from hypothesis import HealthCheck, Phase, given, settings
+    from hypothesis import seed as fix_seed
+
+    count = [0]
+
+    @fix_seed(seed)
+    @settings(max_examples=examples, database=None, deadline=None, phases=[Phase.generate],
+              suppress_health_check=list(HealthCheck))
+    @given(case=strategy)
+    def send(case):
+        record(http, history, "fuzz", case, job)
+        count[0] += 1
+
+    send()
+    return count[0]
+
+
+def record(http: httpx.Client, history: History, f: str, case, job: int) -> None:
+    """Send one generated case with the client's valid token."""
+    kwargs = case.as_transport_kwargs(base_url=str(http.base_url))
+    request = {"method": kwargs["method"], "url": kwargs["url"], "params": kwargs.get("params"),
+               "headers": {k: v for k, v in (kwargs.get("headers") or {}).items() if k.lower() != "authorization"}}
+    if "json" in kwargs:
+        request["json"] = kwargs["json"]
+    elif "data" in kwargs:
+        request["content"] = kwargs["data"] if isinstance(kwargs["data"], bytes | str) else str(kwargs["data"])
+    send_one(http, history, f, request, {"job": job, "path": case.formatted_path, "method": case.method})
+
+
+def send_one(http: httpx.Client, history: History, f: str, request: dict, value: dict) -> None:
+    history.append("fuzzer", f, "invoke", value)
+    try:
+        response = http.request(**request)
+    except (httpx.HTTPError, ValueError, TypeError, UnicodeError) as exc:  # a header no client can send
+        history.append("fuzzer", f, "info", {**value, "error": repr(exc)[:200]})
+        return
+    value = {**value, "status": response.status_code}
+    if response.status_code >= 500:
+        value["body"] = repr(request.get("json", request.get("content")))[:300]
+        value["params"] = repr(request.get("params"))[:300]
+        value["answer"] = response.text[:300]
+    history.append("fuzzer", f, "ok" if response.status_code < 400 else "fail", value)

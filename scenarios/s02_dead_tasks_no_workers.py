@@ -1,0 +1,18 @@
+"""Seed 000, Option B: every worker took its batch and died, and none polls any more.
+
+With nobody fetching, NATS never even redelivers: the tasks sit "in flight" forever, the delivery
+count does not grow, no advisory is sent. Only a periodic check can notice.
+
+Fixes off: STARTED forever with num_ack_pending = 5.
+Fixes on: the beat sweep sees no delivery activity for longer than ack_wait + grace, twice, and fails
+the job: "5 tasks waiting, no worker has fetched for …".
+"""
+
+from scenarios.base import Ctx, scenario
+
+
+@scenario(expect_off={"terminal_within_bound"})
+def run(ctx: Ctx) -> None:
+    job = ctx.job(images=5)
+    ctx.fault("reserve-and-vanish", job=job)  # the whole fleet reserves once and dies
+    ctx.sleep(ctx.exhaustion, "no worker polls again")

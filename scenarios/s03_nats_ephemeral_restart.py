@@ -1,0 +1,19 @@
+"""Seed 000, footnote: NATS restarts with its JetStream store on ephemeral storage, mid-job.
+
+The job's stream and consumer are simply gone. Workers polling /tasks/ get an empty list, which
+looks exactly like "drained"; two results are in, three images will never be handed out again.
+
+Fixes off: STARTED forever, stream missing, workers told there is nothing to do.
+Fixes on: the inline check and the sweep see the stream gone while images remain and fail the job
+("NATS stream job_N is gone (server restarted …); 3 of 5 tasks have no result").
+"""
+
+from scenarios.base import Ctx, scenario
+
+
+@scenario(expect_off={"terminal_within_bound", "progress_consistent"})
+def run(ctx: Ctx) -> None:
+    job = ctx.job(images=5)
+    ctx.work(job, tasks=2)
+    ctx.fault("nats-restart", wipe=True)
+    ctx.workers("healthy", job, background=True)

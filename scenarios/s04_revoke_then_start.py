@@ -1,0 +1,20 @@
+"""Seed 003: the watchdog REVOKEs a running job, then someone presses Start again.
+
+REVOKE leaves the stream and consumer behind with every task still in it. Start collects again and
+publishes a second round on top: twice the messages, and already-processed images processed again.
+
+Fixes off: the stream holds 60 messages for 30 images; images get two results.
+Fixes on: REVOKED deletes the queue; Start deletes leftovers first and publishes 30 once.
+"""
+
+from scenarios.base import Ctx, scenario
+
+
+@scenario(expect_off={"no_duplicate_tasks"})
+def run(ctx: Ctx) -> None:
+    job = ctx.job(images=30)
+    ctx.work(job, tasks=8)  # some progress before the watchdog strikes
+    ctx.fault("revoke", job=job)
+    ctx.start(job)
+    ctx.sample()  # what the new round left in the stream before workers drain it
+    ctx.workers("healthy", job, count=2, background=True)

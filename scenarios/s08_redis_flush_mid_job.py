@@ -1,0 +1,20 @@
+"""Redis is flushed mid-job (eviction, a failover to an empty replica, FLUSHALL by mistake).
+
+The job's progress sets are gone. Antenna already handles the next result: it finds the state
+missing and fails the job with a reason (#1162), so both modes end in FAILURE with an ERROR line.
+The difference is what stays behind: without the fixes the failed job's stream and consumer are
+never deleted.
+
+Fixes off: FAILURE "Job state missing in Redis", but stream and consumer left in NATS.
+Fixes on: the same FAILURE, and the transition hook deletes the queue.
+"""
+
+from scenarios.base import Ctx, scenario
+
+
+@scenario(expect_off={"no_leftover_queue"})
+def run(ctx: Ctx) -> None:
+    job = ctx.job(images=6)
+    ctx.work(job, tasks=2)
+    ctx.fault("redis-flush")
+    ctx.workers("healthy", job, background=True)

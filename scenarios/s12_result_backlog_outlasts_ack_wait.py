@@ -1,0 +1,27 @@
+"""Results wait in the Celery queue longer than ack_wait × max_deliver (worker pool down, a deploy, a backlog).
+
+Workers post every result and are told "queued", but nobody stores them yet, so nothing acks NATS.
+After each ack_wait the tasks are handed out again, processed again and posted again, until
+max_deliver is used up. Then the Celery worker comes back and works through the backlog. The soak
+found this (seed 243423565): all 174 results were accepted, and the job failed with "108 of 174
+tasks exhausted".
+
+Both modes run with result deduplication on (FIX_FENCING=1), so the repeated posts do not also show
+the duplicates of s09. The only difference between the modes is the reaper.
+Fixes off: SUCCESS once the backlog is processed; one stored result per image.
+Fixes on (known gap): the /tasks/ check sees every task dead in NATS while their results wait in the
+queue. It fails the job, and the accepted results are then dropped ("job is final").
+"""
+
+from scenarios.base import Ctx, scenario
+
+
+@scenario(control=True, settings={"FIX_FENCING": "1"},
+          known_gap="the reaper takes tasks whose results were accepted but not yet stored for dead, and "
+                    "fails a job whose work is done (not_failed_with_results_in_hand)")
+def run(ctx: Ctx) -> None:
+    job = ctx.job(images=6)
+    ctx.fault("celery-down")  # results are accepted and queued, and nobody stores them
+    ctx.workers("healthy", job, background=True)
+    ctx.sleep(ctx.exhaustion + 2, "NATS hands every task out max_deliver times; a result is posted each time")
+    ctx.heal_all()  # the Celery worker is back and works through the backlog

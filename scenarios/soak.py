@@ -1,0 +1,76 @@
+"""Random fault schedules over random jobs, each one reproducible from its seed.
+
+`schedule(seed)` turns a seed into plain data — jobs, workers, a list of (pause, fault, args) — and a
+Scenario that plays it. The same seed gives the same schedule (the timing of the real servers is
+what varies), so a violation is replayed with `chaos run soak-<seed> --fixes on --seed <seed>`.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+from harness.chaos import FAULTS
+from scenarios.base import Ctx, Scenario
+
+# Faults a healthy deployment must survive: every job still ends, with a reason when it fails.
+SOAK_FAULTS = ("nats-pause", "nats-restart", "nats-kill", "redis-restart", "redis-flush", "web-kill",
+               "web-restart", "beat-down", "worker-kill", "reserve-and-vanish", "revoke", "double-start")
+
+
+@dataclass(frozen=True)
+class Step:
+    pause: float  # seconds before the fault
+    verb: str
+    args: dict
+    hold: float = 0.0  # a lasting fault is healed after this long
+
+    def describe(self) -> str:
+        args = ", ".join(f"{k}={v}" for k, v in self.args.items())
+        held = f", healed after {self.hold:.1f}s" if self.hold else ""
+        return f"after {self.pause:.1f}s: {self.verb}({args}){held}"
+
+
+def _step(rng: random.Random, jobs: int) -> Step:
+    verb = rng.choice(SOAK_FAULTS)
+    fault, args, hold = FAULTS[verb], {}, 0.0
+    if fault.positional == "job":
+        args["job"] = rng.randrange(jobs)  # an index into the run's jobs
+    if fault.timed:
+        args["seconds"] = round(rng.uniform(0.5, 3.0), 1)
+    elif not fault.one_shot and verb != "reserve-and-vanish":
+        hold = round(rng.uniform(0.5, 3.0), 1)
+    if verb == "nats-restart":
+        args["wipe"] = rng.random() < 0.3
+    if verb in ("reserve-and-vanish", "worker-kill"):
+        args["batch"] = rng.choice([2, 5, 10])
+    return Step(round(rng.uniform(0.2, 2.0), 1), verb, args, hold)
+
+
+def schedule(seed: int) -> Scenario:
+    rng = random.Random(seed)
+    images = [rng.randint(20, 200) for _ in range(rng.randint(1, 3))]
+    workers, batch = rng.randint(1, 2), rng.choice([1, 2, 4, 8])  # slow enough that faults hit running jobs
+    steps = [_step(rng, len(images)) for _ in range(rng.randint(1, 4))]
+
+    def run(ctx: Ctx) -> None:
+        jobs = [ctx.job(images=n) for n in images]
+        ctx.workers("healthy", count=workers, background=True, batch_size=batch)
+        for step in steps:
+            ctx.sleep(step.pause)
+            args = {**step.args, **({"job": jobs[step.args["job"]]} if "job" in step.args else {})}
+            ctx.fault(step.verb, **args)
+            if step.hold:
+                ctx.sleep(step.hold, f"{step.verb} in force")
+                ctx.heal_all()
+
+    doc = (f"Soak schedule {seed}: {len(images)} job(s) of {', '.join(map(str, images))} images, {workers} healthy "
+           f"worker(s) (batch {batch}), then:\n\n" + "\n".join(f"- {step.describe()}" for step in steps) +
+           "\n\nEvery invariant must hold with the fixes on.\n")
+    return Scenario(f"soak-{seed}", doc, run, control=True)
+
+
+def seeds(seed: int, count: int) -> list[int]:
+    """The schedule seeds of one soak run: reproducible from its own seed."""
+    rng = random.Random(seed)
+    return [rng.randrange(1, 10**9) for _ in range(count)]
