@@ -73,6 +73,9 @@ class JobCounts:
     processed: int
     failed: int = 0
     unprocessed_image_ids: tuple[str, ...] = ()
+    # results the app accepted but has not stored yet (e.g. waiting in a Celery queue): their tasks
+    # may look dead in NATS, yet the work is done
+    results_queued: int = 0
 
     @property
     def remaining(self) -> int:
@@ -87,6 +90,7 @@ class JobCounts:
             expected=int(data["expected"]),
             processed=int(data["processed"]),
             failed=int(data.get("failed", 0)),
+            results_queued=int(data.get("results_queued", 0)),
             unprocessed_image_ids=tuple(str(i) for i in data.get("unprocessed_image_ids", ())),
         )
 
@@ -136,7 +140,6 @@ def assess(
     Only one previous observation is kept, so any confirmations >= 2 means "held on two consecutive polls".
     """
     condition, dead, reason = _classify(current, layout, config, previous)
-    counts = current.counts
     evidence = _evidence(current, layout, previous)
     confirmed = config.confirmations <= 1 or (
         previous is not None
@@ -144,7 +147,7 @@ def assess(
         and _steady(condition, current, previous)
     )
     if condition in (Condition.STREAM_LOST, Condition.CONSUMER_LOST):
-        actionable = config.stream_lost_detection and counts.remaining > 0
+        actionable = config.stream_lost_detection and dead > 0
     elif condition is Condition.STUCK_NO_FETCHER:
         actionable = config.stuck_detection and config.stuck_action == "fail"
     else:
@@ -165,7 +168,7 @@ def _classify(
         # a missing stream reads as "0 pending" - never take that for completion
         what = "stream" if not snap.stream_exists else "consumer"
         cause = _loss_cause(snap, previous, what)
-        lost = max(remaining, 0)
+        lost = max(remaining - counts.results_queued, 0)
         suffix = (
             f"; {lost} of {counts.expected} tasks have no result" if lost else "; every task has a result"
         )
@@ -173,6 +176,8 @@ def _classify(
         return condition, lost, f"NATS {what} {_queue_name(snap, layout, what)} is gone ({cause}){suffix}"
     if remaining <= 0:
         return Condition.FINISHED, 0, f"all {counts.expected} tasks have a result"
+    if counts.results_queued > 0:
+        return Condition.HEALTHY, 0, f"{counts.results_queued} results accepted and waiting to be stored"
     if snap.quiescent:
         if snap.last_seq == 0 and snap.delivered_stream_seq == 0:
             return Condition.HEALTHY, 0, "no task published yet"

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 
 SWEEP_INTERVAL_DEFAULT = 60.0  # seconds between two periodic sweeps
 STUCK_GRACE_DEFAULT = 5.0  # seconds beyond ack_wait before "no delivery activity" counts as stuck
-CONFIRMATIONS_DEFAULT = 2  # consecutive sweep observations needed before acting
+CONFIRMATIONS_DEFAULT = 2
+RESULT_BACKLOG_GRACE_DEFAULT = 600.0  # seconds a queued, unstored result keeps its job from being reaped  # consecutive sweep observations needed before acting
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,7 @@ class FixesConfig:
     stuck_grace: float = STUCK_GRACE_DEFAULT
     stuck_action: str = "fail"  # "fail" | "warn" (log a warning, never fail)
     confirmations: int = CONFIRMATIONS_DEFAULT
+    result_backlog_grace: float = RESULT_BACKLOG_GRACE_DEFAULT
 
     def __post_init__(self):
         if self.sweep_interval <= 0:
@@ -34,6 +36,8 @@ class FixesConfig:
             raise ValueError(f"stuck_grace must be >= 0, got {self.stuck_grace}")
         if self.stuck_action not in ("fail", "warn"):
             raise ValueError(f"stuck_action must be 'fail' or 'warn', got {self.stuck_action!r}")
+        if self.result_backlog_grace < 0:
+            raise ValueError(f"result_backlog_grace must be >= 0, got {self.result_backlog_grace}")
         if self.confirmations < 1:
             raise ValueError(f"confirmations must be >= 1, got {self.confirmations}")
 
@@ -61,6 +65,8 @@ class FixesConfig:
             values["sweep_interval"] = float(environ[f"{prefix}SWEEP_INTERVAL"])
         if f"{prefix}STUCK_GRACE" in environ:
             values["stuck_grace"] = float(environ[f"{prefix}STUCK_GRACE"])
+        if f"{prefix}RESULT_BACKLOG_GRACE" in environ:
+            values["result_backlog_grace"] = float(environ[f"{prefix}RESULT_BACKLOG_GRACE"])
         if f"{prefix}STUCK_ACTION" in environ:
             values["stuck_action"] = environ[f"{prefix}STUCK_ACTION"]
         return cls(**values)

@@ -169,7 +169,8 @@ def _dump(observation: Observation, job) -> dict:
     return {
         "attempt": getattr(job, "attempt", None),
         "snapshot": observation.snapshot.to_dict(),
-        "counts": {"expected": counts.expected, "processed": counts.processed, "failed": counts.failed},
+        "counts": {"expected": counts.expected, "processed": counts.processed, "failed": counts.failed,
+                   "results_queued": counts.results_queued},
     }
 
 

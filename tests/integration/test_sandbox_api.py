@@ -93,7 +93,27 @@ def test_invalid_json_is_400(sandbox, api):
     assert "JSON" in response.json()["error"]
 
 
+@pytest.mark.parametrize("params", [{"limit": "-1"}, {"offset": "-5"}, {"limit": "99999999999999999999"},
+                                    {"limit": "x"}, {"pipeline__slug__in": "a\x00b"}, {"dispatch_mode": "\x00"}])
+def test_bad_list_parameters_are_400(sandbox, api, params):
+    response = api.get("/jobs/", params=params)
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]
+
+
+def test_nul_in_a_result_is_400_not_a_lost_result(sandbox, api):
+    job_id = started_job(sandbox, images=1)
+    [task] = reserve(api, job_id, 1)
+    result = success(task)
+    result["result"]["detections"][0]["classifications"][0]["classification"] = "moth\x00"
+    response = api.post(f"/jobs/{job_id}/result/", json={"results": [result]})
+    assert response.status_code == 400, response.text
+    assert "NUL" in response.json()["error"]
+
+
 def test_unknown_job_is_404(sandbox, api):
+    assert api.get("/jobs/99999999999999999999/").status_code == 404
+    assert api.post("/jobs/99999999999/tasks/", json={"batch_size": 1}).status_code == 404
     assert api.post("/jobs/999999/tasks/", json={"batch_size": 1}).status_code == 404
     assert api.post("/jobs/999999/result/", json={"results": [success(
         {"reply_subject": "r", "image_id": "1", "image_url": "u"})]}).status_code == 404

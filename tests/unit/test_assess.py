@@ -116,6 +116,25 @@ def test_stream_lost_with_every_result_in_is_reported_but_not_acted_on():
     assert verdict.condition is Condition.STREAM_LOST and not verdict.act
 
 
+def queued(o: Observation, n: int) -> Observation:
+    return Observation(o.snapshot, dataclasses.replace(o.counts, results_queued=n))
+
+
+def test_results_waiting_to_be_stored_keep_a_quiescent_job_alive():
+    verdict = assess(queued(obs(), 12), LAYOUT, ONE)
+    assert verdict.condition is Condition.HEALTHY and not verdict.act
+    assert verdict.reason == "12 results accepted and waiting to be stored"
+    stuck = assess(queued(obs(num_pending=12, last_active=NOW - 600), 1), LAYOUT, ONE)
+    assert stuck.condition is Condition.HEALTHY
+
+
+def test_stream_lost_counts_only_tasks_without_a_result_in_hand():
+    gone = obs(stream_exists=False, consumer_exists=False)
+    assert assess(queued(gone, 4), LAYOUT, ONE).dead == 8
+    covered = assess(queued(gone, 12), LAYOUT, ONE)
+    assert covered.condition is Condition.STREAM_LOST and covered.dead == 0 and not covered.act
+
+
 def test_stuck_reason_and_switches():
     o = obs(num_pending=12, last_active=NOW - 42, server_time=NOW)
     layout = dataclasses.replace(LAYOUT, ack_wait=1.0)

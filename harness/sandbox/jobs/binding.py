@@ -3,6 +3,7 @@
 from django.utils import timezone
 
 from fixes.assess import JobCounts
+from fixes.django import runtime
 from harness.sandbox.jobs import progress
 from harness.sandbox.jobs.models import DispatchMode, Job, JobState, empty_progress
 
@@ -23,7 +24,8 @@ class SandboxJobs:
             return JobCounts(expected=total, processed=job.stage_param("process", "processed"),
                              failed=job.stage_param("process", "failed"))
         return JobCounts(expected=c.total, processed=c.processed, failed=c.failed,
-                         unprocessed_image_ids=tuple(progress.pending_image_ids(job.pk, limit=50)))
+                         unprocessed_image_ids=tuple(progress.pending_image_ids(job.pk, limit=50)),
+                         results_queued=progress.queued_results(job.pk, runtime.config().result_backlog_grace))
 
     def fail(self, job, reason: str) -> None:
         job.status = JobState.FAILURE

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -22,6 +23,7 @@ def _keys(job_id: int) -> dict[str, str]:
         "results": f"job:{job_id}:pending_images:results",
         "failed": f"job:{job_id}:failed_images",
         "total": f"job:{job_id}:pending_images_total",
+        "queued": f"job:{job_id}:results_queued",  # not in Antenna: image id -> when its result was queued
     }
 
 
@@ -68,6 +70,23 @@ def counts(job_id: int) -> Counts:
     pipe.scard(k["failed"])
     total, remaining, failed = pipe.execute()
     return Counts(total=int(total or 0), remaining=remaining, failed=failed, exists=total is not None)
+
+
+def results_queued(job_id: int, image_ids: list[int]) -> None:
+    """Results accepted by /result/ and handed to Celery: the job is not dead while they wait."""
+    if image_ids:
+        now = time.time()
+        client().zadd(_keys(job_id)["queued"], {str(i): now for i in image_ids})
+
+
+def result_stored(job_id: int, image_id: int) -> None:
+    client().zrem(_keys(job_id)["queued"], str(image_id))
+
+
+def queued_results(job_id: int, within: float) -> int:
+    """Results queued in the last `within` seconds and not stored yet; older ones count as lost
+    (a killed Celery worker, a flushed broker) so that they cannot hold a dead job open forever."""
+    return client().zcount(_keys(job_id)["queued"], time.time() - within, "+inf")
 
 
 def pending_image_ids(job_id: int, limit: int = 1000) -> list[str]:

@@ -67,7 +67,7 @@ def _current(job: Job, attempt: int) -> bool:
     return job.attempt == attempt and job.status in (JobState.PENDING, JobState.RETRY)
 
 
-def _image_id(result: dict) -> int | None:
+def result_image_id(result: dict) -> int | None:
     raw = result.get("image_id") if "error" in result else (result.get("source_images") or [{}])[0].get("id")
     try:
         return int(raw)
@@ -78,21 +78,27 @@ def _image_id(result: dict) -> int | None:
 @shared_task(bind=True, max_retries=None, ignore_result=True, acks_late=True)
 def process_result(self, job_id: int, reply_subject: str, result: dict) -> None:
     """Antenna's order: save the result, update the Redis progress, then ack NATS — last."""
+    image_id, failed = result_image_id(result), "error" in result
+    try:
+        _process(job_id, image_id, reply_subject, result, failed)
+        if image_id is not None:
+            progress.result_stored(job_id, image_id)
+    except (QueueUnavailable, *_redis_errors()) as exc:
+        raise self.retry(exc=exc, countdown=RETRY_DELAY) from exc
+
+
+def _process(job_id: int, image_id: int | None, reply_subject: str, result: dict, failed: bool) -> None:
     job = Job.objects.get(pk=job_id)
     if job.status in JobState.final_states():
         log.info("result for job %s ignored: job is %s", job_id, job.status)
         return
-    image_id, failed = _image_id(result), "error" in result
-    try:
-        first = _save(job, image_id, reply_subject, result, failed)
-        if first is not None and not progress.counts(job_id).exists:  # Antenna's _fail_job (#1162)
-            _fail(job_id, "Job state missing in Redis (flushed or expired); cannot count progress")
-            return
-        if first:
-            _update_progress(job_id, result, failed)
-        runtime.bridge().call(lambda q: q.ack(reply_subject))
-    except (QueueUnavailable, *_redis_errors()) as exc:
-        raise self.retry(exc=exc, countdown=RETRY_DELAY) from exc
+    first = _save(job, image_id, reply_subject, result, failed)
+    if first is not None and not progress.counts(job_id).exists:  # Antenna's _fail_job (#1162)
+        _fail(job_id, "Job state missing in Redis (flushed or expired); cannot count progress")
+        return
+    if first:
+        _update_progress(job_id, result, failed)
+    runtime.bridge().call(lambda q: q.ack(reply_subject))
 
 
 def _redis_errors() -> tuple[type[Exception], ...]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from rest_framework.exceptions import ValidationError
 
 MAX_BATCH_SIZE = 1000
+MAX_PAGE = 1000
 
 
 def _fail(message: str):
@@ -24,9 +25,35 @@ def batch_size(body) -> int:
     return size
 
 
+def page(query, default_limit: int) -> tuple[int, int]:
+    """limit/offset of a list request; DRF's paginator would silently fall back, we say what is wrong."""
+    try:
+        limit, offset = int(query.get("limit", default_limit)), int(query.get("offset", 0))
+    except ValueError:
+        _fail("limit and offset must be integers")
+    if not 1 <= limit <= MAX_PAGE or not 0 <= offset <= 2**31:
+        _fail(f"limit must be between 1 and {MAX_PAGE}, offset between 0 and 2^31")
+    return limit, offset
+
+
+def no_nul(value, where: str) -> None:
+    """PostgreSQL cannot store NUL in text or jsonb: refuse it up front rather than fail while saving."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            _fail(f"{where} must not contain NUL characters")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            no_nul(key, where)
+            no_nul(item, where)
+    elif isinstance(value, list):
+        for item in value:
+            no_nul(item, where)
+
+
 def results(body) -> list[dict]:
     if not isinstance(body, dict) or not isinstance(body.get("results"), list):
         _fail("request body must be an object with a 'results' list")
+    no_nul(body["results"], "results")
     items = body["results"]
     if not items:
         _fail("'results' must not be empty")

@@ -20,7 +20,7 @@ from fixes.assess import Condition
 from fixes.django import fencing, reaper, runtime
 from fixes.django.start import StartRefused
 from fixes.queue import QueueMissing, QueueUnavailable
-from harness.sandbox.jobs import actions, validation
+from harness.sandbox.jobs import actions, progress, validation
 from harness.sandbox.jobs.models import DispatchMode, Job, JobState, Pipeline, Project, SourceImage
 from harness.sandbox.jobs.serializers import job_detail, job_summary
 
@@ -47,6 +47,7 @@ def jobs(request):
 
 def _list_jobs(request):
     q = request.query_params
+    validation.no_nul(dict(q.lists()), "query parameters")
     qs = Job.objects.select_related("pipeline")
     if q.get("pipeline__slug__in"):
         qs = qs.filter(pipeline__slug__in=[s for s in q["pipeline__slug__in"].split(",") if s])
@@ -55,11 +56,7 @@ def _list_jobs(request):
     if q.get("incomplete_only") in ("1", "true", "True"):
         qs = qs.exclude(status__in=JobState.final_states())
     ids_only = q.get("ids_only") in ("1", "true", "True")
-    try:
-        limit = int(q.get("limit", 1 if ids_only else 10))
-        offset = int(q.get("offset", 0))
-    except ValueError as exc:
-        raise ValidationError({"error": "limit and offset must be integers"}) from exc
+    limit, offset = validation.page(q, default_limit=1 if ids_only else 10)
     if ids_only:  # Antenna hands incomplete jobs out in random order
         rows = list(qs.values("id", "pipeline__slug"))
         random.shuffle(rows)
@@ -162,7 +159,7 @@ def tasks(request, job_id: int):
 
 @api_view(["POST"])
 def result(request, job_id: int):
-    from harness.sandbox.jobs.tasks import process_result
+    from harness.sandbox.jobs.tasks import process_result, result_image_id
 
     items = validation.results(request.data)
     job = get_object_or_404(Job, pk=job_id)
@@ -173,6 +170,9 @@ def result(request, job_id: int):
             log.info("job %s: %s result %s", job_id, refused, item["reply_subject"])
             answers.append({"reply_subject": item["reply_subject"], "status": refused, "task_id": ""})
             continue
+        image_id = result_image_id(item["result"])
+        if image_id is not None:  # before the task exists, so that storing it always comes after
+            progress.results_queued(job_id, [image_id])
         sent = process_result.apply_async(args=[job_id, item["reply_subject"], item["result"]])
         answers.append({"reply_subject": item["reply_subject"], "status": "queued", "task_id": sent.id})
         queued += 1
