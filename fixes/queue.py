@@ -45,6 +45,8 @@ API_TIMEOUT = 5.0  # nats-py's JetStream API default
 PUBLISH_MAX_PENDING = 4000  # nats-py's publish_async window
 PUBLISH_CHUNK = 1000
 IDLE_SUBS_PER_JOB = 8
+NO_WAIT_EXPIRES = 0.01  # s: what a no_wait pull may take when max_ack_pending holds tasks back
+PULL_GRACE = 0.05  # s: how long past its expiry a pull waits for the server's answer
 JOBS_WITH_SUBS = 64
 
 UNAVAILABLE = (
@@ -224,23 +226,41 @@ class JobQueue(AdvisoryReader):
         return stored
 
     async def reserve(self, job_id: int, batch: int, timeout: float) -> list[Delivery]:
-        """Fetch up to `batch` tasks; [] when none arrive within `timeout`. Raises QueueMissing if gone."""
-        sub, reusable = await self._checkout(job_id), True
+        """Up to `batch` tasks; [] when none arrive within `timeout`. Raises QueueMissing if gone.
+
+        Hands out what the consumer has right now without lingering (a no_wait pull); only when that is
+        nothing, waits up to `timeout` for the first task and then tops up with whatever else is there.
+        """
+        puller, reusable = await self._checkout(job_id), True
+        began = time.monotonic()
         try:
             with self._guard():
                 try:
-                    msgs = await sub.fetch(batch, timeout=timeout)
-                except TimeoutError:
-                    msgs = []
-                except jserr.ServiceUnavailableError:
-                    # a fetch on a deleted stream/consumer gets "no responders" at once
+                    msgs = await puller.pull(batch, min(timeout, NO_WAIT_EXPIRES), no_wait=True)
+                    remaining = timeout - (time.monotonic() - began)
+                    if not msgs and remaining > 0.001:
+                        msgs = await puller.pull(1, remaining, no_wait=False)
+                        if msgs and batch > 1:
+                            msgs += await puller.pull(batch - 1, NO_WAIT_EXPIRES, no_wait=True)
+                except _NoResponders:
+                    # a pull on a deleted stream/consumer gets "no responders" at once
                     reusable = False
                     await self._raise_missing(job_id)
             if not msgs and not self._nc.is_connected:
                 raise QueueUnavailable("NATS connection lost during fetch")
         finally:
-            await (self._checkin(job_id, sub) if reusable else self._release(sub))
+            await (self._checkin(job_id, puller) if reusable else self._release(puller))
         return [Delivery(m.data, m.reply, m.metadata.sequence.stream, m.metadata.num_delivered) for m in msgs]
+
+    async def ack_all(self, reply_subjects: Iterable[str]) -> None:
+        """Ack several tasks with one flush: returns once the server has read every ack."""
+        subjects = list(reply_subjects)
+        for subject in subjects:
+            parse_reply_subject(subject)  # ValueError before anything is sent
+        with self._guard():
+            for subject in subjects:
+                await self._nc.publish(subject, b"+ACK")
+            await self._nc.flush(timeout=self._timeout)
 
     async def ack(self, reply_subject: str) -> None:
         await self._reply(reply_subject, b"+ACK")
@@ -337,9 +357,7 @@ class JobQueue(AdvisoryReader):
         if idle:
             return idle.pop()
         with self._guard():
-            return await self._js.pull_subscribe_bind(
-                self.layout.consumer(job_id), stream=self.layout.stream(job_id)
-            )
+            return await _Puller.open(self._nc, self.layout.stream(job_id), self.layout.consumer(job_id))
 
     async def _checkin(self, job_id: int, sub) -> None:
         idle = self._subs.setdefault(job_id, [])
@@ -356,9 +374,79 @@ class JobQueue(AdvisoryReader):
             await self._release(sub)
 
     @staticmethod
-    async def _release(sub) -> None:
+    async def _release(puller: _Puller) -> None:
         with contextlib.suppress(Exception):
-            await sub.unsubscribe()
+            await puller.close()
+
+
+class _NoResponders(Exception):
+    """A pull request that nobody serves: the stream or the consumer is gone (or JetStream is down)."""
+
+
+class _Puller:
+    """Raw JetStream pull requests on one inbox of its own (`<inbox>.<n>`: one reply subject per request).
+
+    nats-py 2.16's fetch() cannot hand out a partial batch without lingering: its first request carries
+    `expires`, and the server then waits for the whole batch or the expiry. Every request here carries a
+    deadline the server honours (`expires`), and each pull waits for the server's end-of-request status (or
+    a full batch), so no request is left behind on the server to capture tasks nobody collects. A delivery
+    that still arrives late (after its pull gave up) waits in the subscription and goes out with the next
+    pull; a status for an earlier request is recognised by its reply subject and dropped.
+    """
+
+    def __init__(self, nc: nats.NATS, sub, inbox: str, subject: str):
+        self._nc, self._sub, self._inbox, self._subject = nc, sub, inbox, subject
+        self._requests = 0
+
+    @classmethod
+    async def open(cls, nc: nats.NATS, stream: str, consumer: str) -> _Puller:
+        inbox = nc.new_inbox()
+        sub = await nc.subscribe(f"{inbox}.*")
+        return cls(nc, sub, inbox, f"{api.DEFAULT_PREFIX}.CONSUMER.MSG.NEXT.{stream}.{consumer}")
+
+    async def close(self) -> None:
+        await self._sub.unsubscribe()
+
+    async def pull(self, batch: int, expires: float, no_wait: bool) -> list:
+        """Up to `batch` deliveries. no_wait: the server answers at once with what it has ("404 No
+        Messages" ends a short batch) — except when nothing is there or max_ack_pending holds it back:
+        then it lingers like a plain pull, so `expires` bounds it (without one such a request would wait
+        on the server forever). Without no_wait: up to `expires` for the whole batch."""
+        msgs = []
+        while self._sub.pending_msgs and len(msgs) < batch:  # late deliveries of an earlier pull
+            msg = await self._sub.next_msg(timeout=1)
+            if not _status(msg):
+                msgs.append(msg)
+        if len(msgs) == batch:
+            return msgs
+        self._requests += 1
+        reply = f"{self._inbox}.{self._requests}"
+        request = {"batch": batch - len(msgs), "expires": max(int(expires * 1e9) - 100_000, 1_000_000)}
+        if no_wait:
+            request["no_wait"] = True
+        await self._nc.publish(self._subject, json.dumps(request).encode(), reply=reply)
+        deadline = time.monotonic() + expires + PULL_GRACE
+        while len(msgs) < batch:
+            try:
+                msg = await self._sub.next_msg(timeout=max(deadline - time.monotonic(), 0.001))
+            except TimeoutError:
+                break  # no answer in time: a hung or unreachable server; the caller checks the connection
+            status = _status(msg)
+            if not status:
+                msgs.append(msg)
+            elif msg.subject != reply:
+                continue  # the end of an earlier request
+            elif status == "503":
+                raise _NoResponders
+            elif status in ("404", "408", "409"):  # no messages, expired, consumer deleted / limits
+                break
+            else:
+                raise jserr.APIError.from_msg(msg)
+        return msgs
+
+
+def _status(msg) -> str | None:
+    return msg.headers.get(api.Header.STATUS) if msg.headers else None
 
 
 async def _unless_absent(call) -> bool:

@@ -62,13 +62,38 @@ def record(job_id: int, image_id: int, failed: bool) -> bool:
     return bool(removed)
 
 
-def counts(job_id: int) -> Counts:
+def record_batch(job_id: int, images: list[tuple[int, bool]]) -> tuple[list[bool], Counts]:
+    """record() for each (image_id, failed) and then counts(), in one round trip: whether each was the first
+    result for its image (a repeat within the batch is not), and the counts after the batch."""
     k = _keys(job_id)
     pipe = client().pipeline()
+    for image_id, failed in images:
+        pipe.srem(k["process"], image_id)
+        pipe.srem(k["results"], image_id)
+        if failed:
+            pipe.sadd(k["failed"], image_id)
+    _queue_counts(pipe, k)
+    replies = pipe.execute()
+    firsts, at = [], 0
+    for _, failed in images:
+        firsts.append(bool(replies[at]))
+        at += 3 if failed else 2
+    return firsts, _counts(*replies[at:])
+
+
+def counts(job_id: int) -> Counts:
+    pipe = client().pipeline()
+    _queue_counts(pipe, _keys(job_id))
+    return _counts(*pipe.execute())
+
+
+def _queue_counts(pipe, k: dict[str, str]) -> None:
     pipe.get(k["total"])
     pipe.scard(k["process"])
     pipe.scard(k["failed"])
-    total, remaining, failed = pipe.execute()
+
+
+def _counts(total, remaining, failed) -> Counts:
     return Counts(total=int(total or 0), remaining=remaining, failed=failed, exists=total is not None)
 
 
@@ -80,7 +105,12 @@ def results_queued(job_id: int, image_ids: list[int]) -> None:
 
 
 def result_stored(job_id: int, image_id: int) -> None:
-    client().zrem(_keys(job_id)["queued"], str(image_id))
+    results_stored(job_id, [image_id])
+
+
+def results_stored(job_id: int, image_ids: list[int]) -> None:
+    if image_ids:
+        client().zrem(_keys(job_id)["queued"], *(str(i) for i in image_ids))
 
 
 def queued_results(job_id: int, within: float) -> int:

@@ -1,4 +1,4 @@
-"""Celery tasks of the sandbox: run a job (collect → publish) and process one posted result."""
+"""Celery tasks of the sandbox: run a job (collect → publish) and process the results of one POST."""
 
 from __future__ import annotations
 
@@ -76,81 +76,59 @@ def result_image_id(result: dict) -> int | None:
 
 
 @shared_task(bind=True, max_retries=None, ignore_result=True, acks_late=True)
-def process_result(self, job_id: int, reply_subject: str, result: dict) -> None:
-    """Antenna's order: save the result, update the Redis progress, then ack NATS — last."""
-    image_id, failed = result_image_id(result), "error" in result
+def process_results(self, job_id: int, items: list[list]) -> None:
+    """The results of one /result/ POST, as [reply_subject, result] pairs, in Antenna's order per result:
+    save, count in Redis, ack NATS — last. One job-row lock, one progress save, one Redis pipeline and
+    one flush of acks per batch. NATS, Redis or the database away: retried later."""
     try:
-        _process(job_id, image_id, reply_subject, result, failed)
-        if image_id is not None:
-            progress.result_stored(job_id, image_id)
-    except (QueueUnavailable, *_redis_errors()) as exc:
+        _handle(job_id, [(subject, result) for subject, result in items])
+    except (QueueUnavailable, *_retried_errors()) as exc:
         raise self.retry(exc=exc, countdown=RETRY_DELAY) from exc
 
 
-def _process(job_id: int, image_id: int | None, reply_subject: str, result: dict, failed: bool) -> None:
-    job = Job.objects.get(pk=job_id)
-    if job.status in JobState.final_states():
-        log.info("result for job %s ignored: job is %s", job_id, job.status)
-        return
-    first = _save(job, image_id, reply_subject, result, failed)
-    if first is not None and not progress.counts(job_id).exists:  # Antenna's _fail_job (#1162)
-        _fail(job_id, "Job state missing in Redis (flushed or expired); cannot count progress")
-        return
-    if first:
-        _update_progress(job_id, result, failed)
-    runtime.bridge().call(lambda q: q.ack(reply_subject))
+@shared_task(bind=True, max_retries=None, ignore_result=True, acks_late=True)
+def process_result(self, job_id: int, reply_subject: str, result: dict) -> None:
+    """One result (what /result/ queued before it sent one task per POST; kept for tasks still queued)."""
+    try:
+        _handle(job_id, [(reply_subject, result)])
+    except (QueueUnavailable, *_retried_errors()) as exc:
+        raise self.retry(exc=exc, countdown=RETRY_DELAY) from exc
 
 
-def _redis_errors() -> tuple[type[Exception], ...]:
+def _handle(job_id: int, items: list[tuple[str, dict]]) -> None:
+    acks = _process_batch(job_id, items)
+    if acks:
+        runtime.bridge().call(lambda q: q.ack_all(acks))
+    progress.results_stored(job_id, [i for _, r in items if (i := result_image_id(r)) is not None])
+
+
+def _retried_errors() -> tuple[type[Exception], ...]:
     import redis
+    from django.db import InterfaceError, OperationalError
 
-    return (redis.ConnectionError, redis.TimeoutError)
-
-
-def _save(job: Job, image_id: int | None, reply_subject: str, result: dict, failed: bool) -> bool | None:
-    """Store the result; returns whether it was the first for its image (None: unknown image)."""
-    if image_id is None or not job.images.filter(pk=image_id).exists():
-        log.warning("result for job %s names no image of the job: %r", job.pk, result)
-        return None
-    dedupe = runtime.config().fencing
-    if not (dedupe and ImageResult.objects.filter(job=job, attempt=job.attempt, image_id=image_id).exists()):
-        detections = result.get("detections") or []
-        ImageResult.objects.create(
-            job=job, attempt=job.attempt, image_id=image_id, reply_subject=reply_subject,
-            detections=len(detections),
-            classifications=sum(len(d.get("classifications") or []) for d in detections),
-            error=str(result.get("error", "")) if failed else "",
-        )
-    return progress.record(job.pk, image_id, failed)
+    return (redis.ConnectionError, redis.TimeoutError, OperationalError, InterfaceError)
 
 
-def _update_progress(job_id: int, result: dict, failed: bool) -> None:
-    detections = result.get("detections") or []
+def _process_batch(job_id: int, items: list[tuple[str, dict]]) -> list[str]:
+    """Store and count the batch under the job-row lock; returns the reply subjects to ack (none when the
+    results were ignored). The status check, the save and the count share the lock, so no result is stored
+    after the job turned final without being counted."""
+    done = None
     with transaction.atomic():
         job = Job.objects.select_for_update().get(pk=job_id)
-        # a concurrent result may have completed the job already: still count this one
-        if job.status not in (JobState.STARTED, JobState.RETRY, JobState.SUCCESS):
-            return
-        counts = progress.counts(job_id)  # read under the row lock: the last writer sees the final counts
-        job.set_stage_params("process", processed=counts.processed, remaining=counts.remaining, failed=counts.failed)
-        results = {p["key"]: p["value"] for p in job.stage("results")["params"]}
-        job.set_stage_params(
-            "results",
-            detections=results["detections"] + len(detections),
-            classifications=results["classifications"] + sum(len(d.get("classifications") or []) for d in detections),
-            captures=results["captures"] + (0 if failed else 1),
-        )
-        done = bool(counts.total) and counts.remaining == 0 and job.status != JobState.SUCCESS
-        fraction = counts.processed / counts.total if counts.total else 1.0
-        job.stage("process")["progress"] = fraction
-        job.progress["summary"]["progress"] = fraction
-        if done:
-            job.status = JobState.SUCCESS
-            job.finished_at = timezone.now()
-            job.progress["summary"]["status"] = JobState.SUCCESS
-            for stage in job.progress["stages"]:
-                stage["status"] = JobState.SUCCESS
-        job.save()
+        if job.status in JobState.final_states():
+            log.info("%d result(s) for job %s ignored: job is %s", len(items), job_id, job.status)
+            return []
+        rows = _save(job, items)
+        if not rows:
+            return [subject for subject, _ in items]  # only results naming no image of the job
+        firsts, counts = progress.record_batch(job_id, [(image_id, failed) for image_id, failed, _ in rows])
+        if not counts.exists:  # Antenna's _fail_job (#1162)
+            runtime.binding().fail(job, "Job state missing in Redis (flushed or expired); cannot count progress")
+            return []
+        if job.status in (JobState.STARTED, JobState.RETRY):
+            counted = [result for (_, _, result), first in zip(rows, firsts, strict=True) if first]
+            done = _update_progress(job, counts, counted)
     if done:
         job.log(f"Completed: {counts.processed} images processed, {counts.failed} failed")
         if not runtime.config().cleanup_on_terminal:
@@ -158,11 +136,63 @@ def _update_progress(job_id: int, result: dict, failed: bool) -> None:
             from fixes.django.cleanup import cleanup_job
 
             cleanup_job(job_id, reason="completed")
+    return [subject for subject, _ in items]
 
 
-def _fail(job_id: int, reason: str) -> None:
-    with transaction.atomic():
-        job = Job.objects.select_for_update().get(pk=job_id)
-        if job.status in JobState.final_states():
-            return
-        runtime.binding().fail(job, reason)
+def _save(job: Job, items: list[tuple[str, dict]]) -> list[tuple[int, bool, dict]]:
+    """Store the results that name an image of the job: (image_id, failed, result) for each, in order.
+
+    With fencing on, a result whose image already has one for this attempt is not stored again (one query
+    for the batch; race-free because the caller holds the job-row lock). Off, like Antenna, every copy is."""
+    wanted = [(subject, result, result_image_id(result)) for subject, result in items]
+    ids = {image_id for _, _, image_id in wanted if image_id is not None}
+    known = set(job.images.filter(pk__in=ids).values_list("pk", flat=True)) if ids else set()
+    seen = set()
+    if runtime.config().fencing and known:
+        seen = set(ImageResult.objects.filter(job=job, attempt=job.attempt, image_id__in=known)
+                   .values_list("image_id", flat=True))
+    rows, new = [], []
+    for subject, result, image_id in wanted:
+        if image_id not in known:
+            log.warning("result for job %s names no image of the job: %r", job.pk, result)
+            continue
+        failed = "error" in result
+        rows.append((image_id, failed, result))
+        if image_id in seen:
+            continue
+        if runtime.config().fencing:
+            seen.add(image_id)
+        detections = result.get("detections") or []
+        new.append(ImageResult(
+            job=job, attempt=job.attempt, image_id=image_id, reply_subject=subject,
+            detections=len(detections),
+            classifications=sum(len(d.get("classifications") or []) for d in detections),
+            error=str(result.get("error", "")) if failed else "",
+        ))
+    ImageResult.objects.bulk_create(new)
+    return rows
+
+
+def _update_progress(job: Job, counts: progress.Counts, first_results: list[dict]) -> bool:
+    """Write the Redis counts (read under the row lock: the last writer sees the final counts) and the
+    detections of results counted for the first time into the job; True when this completed the job."""
+    job.set_stage_params("process", processed=counts.processed, remaining=counts.remaining, failed=counts.failed)
+    totals = {p["key"]: p["value"] for p in job.stage("results")["params"]}
+    for result in first_results:
+        detections = result.get("detections") or []
+        totals["detections"] += len(detections)
+        totals["classifications"] += sum(len(d.get("classifications") or []) for d in detections)
+        totals["captures"] += 0 if "error" in result else 1
+    job.set_stage_params("results", **totals)
+    done = bool(counts.total) and counts.remaining == 0
+    fraction = counts.processed / counts.total if counts.total else 1.0
+    job.stage("process")["progress"] = fraction
+    job.progress["summary"]["progress"] = fraction
+    if done:
+        job.status = JobState.SUCCESS
+        job.finished_at = timezone.now()
+        job.progress["summary"]["status"] = JobState.SUCCESS
+        for stage in job.progress["stages"]:
+            stage["status"] = JobState.SUCCESS
+    job.save()
+    return done

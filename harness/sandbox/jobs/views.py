@@ -159,26 +159,29 @@ def tasks(request, job_id: int):
 
 @api_view(["POST"])
 def result(request, job_id: int):
-    from harness.sandbox.jobs.tasks import process_result, result_image_id
+    from harness.sandbox.jobs.tasks import process_results, result_image_id
 
     items = validation.results(request.data)
     job = get_object_or_404(Job, pk=job_id)
-    answers, queued = [], 0
+    answers, accepted = [], []
     for item in items:
         refused = fencing.rejection(job, item["reply_subject"])
         if refused:
             log.info("job %s: %s result %s", job_id, refused, item["reply_subject"])
             answers.append({"reply_subject": item["reply_subject"], "status": refused, "task_id": ""})
-            continue
-        image_id = result_image_id(item["result"])
-        if image_id is not None:  # before the task exists, so that storing it always comes after
-            progress.results_queued(job_id, [image_id])
-        sent = process_result.apply_async(args=[job_id, item["reply_subject"], item["result"]])
-        answers.append({"reply_subject": item["reply_subject"], "status": "queued", "task_id": sent.id})
-        queued += 1
-    if queued and runtime.config().extend_on_result:
-        extend_ack_wait([a["reply_subject"] for a in answers if a["status"] == "queued"])
-    return Response({"status": "accepted", "job_id": job_id, "results_queued": queued, "tasks": answers})
+        else:
+            answers.append({"reply_subject": item["reply_subject"], "status": "queued", "task_id": ""})
+            accepted.append([item["reply_subject"], item["result"]])
+    if accepted:
+        # before the task exists, so that storing them always comes after
+        progress.results_queued(job_id, [i for _, r in accepted if (i := result_image_id(r)) is not None])
+        sent = process_results.apply_async(args=[job_id, accepted])  # one task for the whole POST
+        for answer in answers:
+            if answer["status"] == "queued":
+                answer["task_id"] = sent.id
+        if runtime.config().extend_on_result:
+            extend_ack_wait([subject for subject, _ in accepted])
+    return Response({"status": "accepted", "job_id": job_id, "results_queued": len(accepted), "tasks": answers})
 
 
 def extend_ack_wait(reply_subjects: list[str]) -> None:
