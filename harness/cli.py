@@ -41,26 +41,38 @@ def up(
     sweep_interval: float = typer.Option(5.0, help="Seconds between two reaper sweeps (Celery beat)."),
     retention: str = typer.Option("limits", help="Job stream retention: limits (Antenna) or workqueue."),
     web_workers: int = typer.Option(3, help="Web server worker processes."),
+    backend: str = typer.Option(None, help="Where NATS, Redis and PostgreSQL run: process (local servers) "
+                                           "or docker (containers). Default: CHAOS_BACKEND, else process."),
 ):
     """Start NATS, Redis, PostgreSQL, the sandbox web app, Celery worker and beat; serve until Ctrl-C."""
     from harness.infra import Stack
+    from harness.infra.containers import backend as chosen_backend
+    from harness.infra.containers import docker_problem
 
     settings = stack_settings(fixes, ack_wait, max_deliver, sweep_interval, retention)
+    try:
+        backend = chosen_backend(backend)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--backend") from None
+    if backend == "docker" and (problem := docker_problem()) is not None:
+        console.print(f"[red]the docker backend needs a Docker engine: {problem}[/]\n"
+                      "Start one, or use --backend process.")
+        raise typer.Exit(2)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):  # SIGINT too: a background job may inherit it ignored
         signal.signal(sig, lambda *_: stop.set())
     began = time.monotonic()
     with console.status("starting the stack…"):
-        stack = Stack(settings=settings, web_workers=web_workers)
+        stack = Stack(settings=settings, web_workers=web_workers, backend=backend)
         stack.start()
     try:
-        info = {
-            "api_url": stack.api_url, "token": stack.token, "nats_url": stack.nats.url,
-            "redis_url": stack.redis.url, "database_url": stack.postgres.url, "settings": settings,
-        }
+        info = state.describe(stack, settings)
         state.write(info)
-        table = Table(title=f"stack up in {time.monotonic() - began:.1f}s (fixes {fixes})", show_header=False)
-        for key in ("api_url", "token", "nats_url", "redis_url", "database_url"):
+        table = Table(title=f"stack up in {time.monotonic() - began:.1f}s (fixes {fixes}, {backend})",
+                      show_header=False)
+        table.add_column(no_wrap=True)
+        table.add_column(overflow="fold")  # URLs are copied from here: never cut them short
+        for key in ("api_url", "token", "nats_url", "redis_url", "database_url", "sandbox_database_url"):
             table.add_row(key, info[key])
         table.add_row("state file", str(state.path()))
         console.print(table)
@@ -343,6 +355,7 @@ def soak(
 
     if fixes not in ("on", "off"):
         raise typer.BadParameter("--fixes must be on or off")
+    began = time.monotonic()
     with console.status("starting the stack…"):
         stack = Stack(settings={**DEFAULT_SETTINGS, "CHAOS_FIXES": fixes}).start()
     violations = []
@@ -367,6 +380,7 @@ def soak(
     finally:
         with console.status("stopping the stack…"):
             stack.stop(graceful=False)
-    console.print(f"{schedules - len(violations)} of {schedules} schedules held every invariant (soak seed {seed}).")
+    console.print(f"{schedules - len(violations)} of {schedules} schedules held every invariant (soak seed {seed}, "
+                  f"fixes {fixes}, {time.monotonic() - began:.0f}s).")
     if violations:
         raise typer.Exit(1)

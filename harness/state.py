@@ -13,6 +13,18 @@ def path() -> Path:
     return Path(os.environ.get("CHAOS_STATE_FILE", ".chaos/stack.json"))
 
 
+def describe(stack, settings: dict) -> dict:
+    """What the state file holds: where the stack's services answer, its worker token, its settings.
+
+    database_url names the server's default database; sandbox_database_url the one Django uses.
+    """
+    return {
+        "api_url": stack.api_url, "token": stack.token, "backend": stack.backend,
+        "nats_url": stack.nats.url, "redis_url": stack.redis.url, "database_url": stack.postgres.url,
+        "sandbox_database_url": stack.settings["CHAOS_DATABASE_URL"], "settings": settings,
+    }
+
+
 def write(data: dict) -> None:
     p = path()
     p.parent.mkdir(parents=True, exist_ok=True)

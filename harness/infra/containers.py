@@ -6,7 +6,8 @@ or kill() followed by start() brings the same container back with its data (a cr
 restart(wipe=True) replaces the container, so the server comes back empty (the ephemeral-store incident).
 
 Which backend a run uses: `backend()` reads CHAOS_BACKEND (process | docker); `server_class(kind, backend)`
-returns the class for "nats", "redis" or "postgres". `docker_problem()` says why Docker cannot be used here.
+returns the class for "nats", "redis" or "postgres". `docker_problem()` says why Docker cannot be used here;
+`require_docker()` raises DockerUnavailable with that reason.
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ LOCAL_DOCKER_HOSTS = ("localhost", "127.0.0.1", "::1")
 def backend(value: str | None = None) -> str:
     chosen = (value or os.environ.get("CHAOS_BACKEND") or "process").strip().lower()
     if chosen not in BACKENDS:
-        raise ValueError(f"CHAOS_BACKEND must be one of {BACKENDS}, got {chosen!r}")
+        raise ValueError(f"the backend (CHAOS_BACKEND or the backend option) must be one of "
+                         f"{', '.join(BACKENDS)}; got {chosen!r}")
     return chosen
 
 
@@ -59,6 +61,16 @@ def docker_problem(timeout: float = 3.0) -> str | None:
     except Exception as exc:  # no socket, permission denied, engine down: all mean "not here"
         return f"no Docker engine reachable ({type(exc).__name__}: {str(exc)[:160]})"
     return None
+
+
+class DockerUnavailable(RuntimeError):
+    """The docker backend was chosen, but no Docker engine can be used from here."""
+
+
+def require_docker() -> None:
+    problem = docker_problem()
+    if problem is not None:
+        raise DockerUnavailable(f"the docker backend needs a Docker engine: {problem}")
 
 
 class ContainerService:

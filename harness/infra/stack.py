@@ -9,12 +9,10 @@ import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 
+from harness.infra import containers
 from harness.infra.base import RUN_ID, TMP_ROOT, ManagedProcess
 from harness.infra.celery import CeleryBeat, CeleryWorker
 from harness.infra.django import DjangoServer, sandbox_environment
-from harness.infra.nats import NatsServer
-from harness.infra.postgres import PostgresServer
-from harness.infra.redis import RedisServer
 from harness.infra.snapshot import MigratedSnapshot, schema_key
 
 DATABASE = "chaos"
@@ -30,16 +28,21 @@ def chaos_settings(settings: Mapping[str, object] | None) -> dict[str, str]:
 
 
 class Stack:
+    """backend: "process" (local servers from wheels) or "docker" (containers); default CHAOS_BACKEND,
+    else "process". The sandbox (gunicorn, Celery) always runs as local processes."""
+
     def __init__(self, settings: Mapping[str, object] | None = None, *, web_workers: int = 3,
-                 celery: bool = True, beat: bool = True, reuse_migrated: bool = True):
-        self.nats, self.redis, self.postgres = NatsServer(), RedisServer(), PostgresServer()
-        self.settings = {"CHAOS_DATABASE_URL": self.postgres.url_for(DATABASE), "CHAOS_NATS_URL": self.nats.url,
-                         "CHAOS_REDIS_URL": self.redis.url, **chaos_settings(settings)}
+                 celery: bool = True, beat: bool = True, reuse_migrated: bool = True, backend: str | None = None):
+        self.backend = containers.backend(backend)
+        self.nats, self.redis, self.postgres = (containers.server_class(kind, self.backend)()
+                                                for kind in ("nats", "redis", "postgres"))
+        self.settings = {**self._server_urls(), **chaos_settings(settings)}
         self.env = sandbox_environment({**os.environ, **self.settings})  # what every sandbox process sees
         self.web = DjangoServer(env=self.env, workers=web_workers)
         self.celery_worker = CeleryWorker(env=self.env) if celery else None
         self.celery_beat = CeleryBeat(env=self.env) if beat else None
-        self.reuse_migrated = reuse_migrated  # start from a saved migrated cluster (see snapshot.py)
+        # start from a saved migrated cluster (see snapshot.py): a copied data dir, so processes only
+        self.reuse_migrated = reuse_migrated and self.backend == "process"
         self.token: str | None = None
         self.timings: dict[str, float] = {}  # seconds per startup step, and "total"
 
@@ -54,12 +57,15 @@ class Stack:
 
     def start(self) -> Stack:
         began = time.perf_counter()
+        if self.backend == "docker":
+            containers.require_docker()  # a clear reason instead of the first container's stack trace
         try:
             snapshot = MigratedSnapshot(schema_key(self.settings, DATABASE)) if self.reuse_migrated else None
             self.token = snapshot.token() if snapshot else None
             if self.token is not None:
                 self.postgres.seed = snapshot.pgdata
             self._start_together([self.nats, self.redis, self.postgres])
+            self._follow_server_urls()
             if self.token is None:
                 self._timed("create_database", lambda: self.postgres.create_database(DATABASE))
                 self.token = self._timed("migrate_and_token", self._migrate_and_token)
@@ -92,6 +98,22 @@ class Stack:
             self.postgres.create_database(DATABASE)
             self.token = self._migrate_and_token()
         return service
+
+    def _server_urls(self) -> dict[str, str]:
+        return {"CHAOS_DATABASE_URL": self.postgres.url_for(DATABASE), "CHAOS_NATS_URL": self.nats.url,
+                "CHAOS_REDIS_URL": self.redis.url}
+
+    def _follow_server_urls(self) -> None:
+        """A container on a remote Docker engine is reached at the engine's address, known once it runs:
+        hand the sandbox processes the URLs the servers really have (a no-op for local servers)."""
+        urls = self._server_urls()
+        if all(self.settings[name] == url for name, url in urls.items()):
+            return
+        self.settings.update(urls)
+        self.env.update(urls)
+        for process in (self.web, self.celery_worker, self.celery_beat):
+            if process is not None:
+                process.extra_env.update(urls)
 
     def _save(self, snapshot: MigratedSnapshot) -> None:
         self.postgres.stop(keep_data=True)  # a copy is only consistent from a cleanly stopped cluster

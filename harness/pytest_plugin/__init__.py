@@ -2,11 +2,15 @@
 
 Fixtures are the public API: nats_server, redis_server, postgres, stack, stack_factory, sandbox,
 sandbox_db, worker. `@pytest.mark.stack(fixes="off", ack_wait=1)` picks the stack a test's
-`sandbox` runs on. Defaults come from the --chaos-* command-line options.
+`sandbox` runs on. Defaults come from the --chaos-* command-line options; --chaos-backend docker
+(or CHAOS_BACKEND=docker) runs NATS, Redis and PostgreSQL as containers, and skips the tests that need
+them when no Docker engine is reachable.
 """
 
 import signal
 import threading
+
+import pytest
 
 from harness.pytest_plugin.fixtures import (  # noqa: F401  (pytest discovers fixtures by name)
     nats_server,
@@ -27,6 +31,9 @@ def pytest_addoption(parser):
     group.addoption("--chaos-max-deliver", type=int, default=3, help="max_deliver of job consumers")
     group.addoption("--chaos-sweep-interval", type=float, default=1.0, help="seconds between reaper sweeps")
     group.addoption("--chaos-web-workers", type=int, default=3, help="web server worker processes")
+    group.addoption("--chaos-backend", default=None, choices=("process", "docker"),
+                    help="where NATS, Redis and PostgreSQL run: process (local servers from wheels) or docker "
+                         "(containers; tests skip without a Docker engine). Default: CHAOS_BACKEND, else process")
 
 
 def _interrupt(signum, frame):
@@ -41,6 +48,12 @@ def pytest_sessionstart(session):
 
 
 def pytest_configure(config):
+    from harness.pytest_plugin.fixtures import chaos_backend
+
+    try:
+        chaos_backend(config)
+    except ValueError as exc:  # a CHAOS_BACKEND the option's choices would have refused
+        raise pytest.UsageError(str(exc)) from None
     # a CI runner's SIGTERM must run the fixtures' finalizers (and atexit) like Ctrl-C does
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _interrupt)

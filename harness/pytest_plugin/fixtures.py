@@ -26,27 +26,50 @@ def chaos_settings(options, **overrides) -> dict[str, str]:
     return settings
 
 
-@pytest.fixture(scope="session")
-def nats_server():
-    from harness.infra import NatsServer
+def chaos_backend(config) -> str:
+    """--chaos-backend, else CHAOS_BACKEND, else "process"."""
+    from harness.infra.containers import backend
 
-    with NatsServer() as server:
+    return backend(config.getoption("--chaos-backend"))
+
+
+_docker_problem = pytest.StashKey[str | None]()
+
+
+def servers_backend(config) -> str:
+    """The backend the server fixtures use; skips the test when it is docker and no engine answers."""
+    chosen = chaos_backend(config)
+    if chosen == "docker":
+        if _docker_problem not in config.stash:  # asked once per session: a missing engine can take seconds
+            from harness.infra.containers import docker_problem
+
+            config.stash[_docker_problem] = docker_problem()
+        if config.stash[_docker_problem] is not None:
+            pytest.skip(f"docker backend (--chaos-backend or CHAOS_BACKEND): {config.stash[_docker_problem]}")
+    return chosen
+
+
+def _server(config, kind: str):
+    from harness.infra.containers import server_class
+
+    return server_class(kind, servers_backend(config))()
+
+
+@pytest.fixture(scope="session")
+def nats_server(pytestconfig):
+    with _server(pytestconfig, "nats") as server:
         yield server
 
 
 @pytest.fixture(scope="session")
-def redis_server():
-    from harness.infra import RedisServer
-
-    with RedisServer() as server:
+def redis_server(pytestconfig):
+    with _server(pytestconfig, "redis") as server:
         yield server
 
 
 @pytest.fixture(scope="session")
-def postgres():
-    from harness.infra import PostgresServer
-
-    with PostgresServer() as server:
+def postgres(pytestconfig):
+    with _server(pytestconfig, "postgres") as server:
         yield server
 
 
@@ -55,13 +78,15 @@ def stack_factory(request):
     """`stack_factory(fixes="off", ack_wait=1)` → a running Stack, shared by tests asking the same settings."""
     from harness.infra import Stack
 
+    backend = servers_backend(request.config)
     stacks: dict[tuple, Stack] = {}
 
     def make(**overrides) -> Stack:
         settings = chaos_settings(request.config, **overrides)
         key = tuple(sorted(settings.items()))
         if key not in stacks:
-            stack = Stack(settings=settings, web_workers=request.config.getoption("--chaos-web-workers"))
+            stack = Stack(settings=settings, web_workers=request.config.getoption("--chaos-web-workers"),
+                          backend=backend)
             stacks[key] = stack  # registered before start: a half-started stack is stopped too
             stack.start()
         return stacks[key]

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import os
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
 
 import pytest
 
@@ -27,7 +31,7 @@ def test_backend_comes_from_the_argument_then_chaos_backend(monkeypatch):
     monkeypatch.setenv("CHAOS_BACKEND", "docker")
     assert backend() == "docker"
     assert backend("process") == "process"
-    with pytest.raises(ValueError, match="CHAOS_BACKEND"):
+    with pytest.raises(ValueError, match="CHAOS_BACKEND.*podman"):
         backend("podman")
 
 
@@ -125,3 +129,56 @@ def test_redis_and_postgres_containers_serve_like_the_processes(engine):
             assert db.execute("select count(*) from t").fetchone() == (0,)
         postgres.restart(wipe=True)
         assert postgres.create_database("chaos").endswith("/chaos")  # a fresh cluster: created again
+
+
+# --- the pytest plugin's --chaos-backend, seen from a pytest run of its own --------------------------------
+
+NEEDS_SERVERS = '''
+def test_nats_answers(nats_server):
+    assert nats_server.is_running and nats_server.url.startswith("nats://")
+
+
+def test_stack_serves(stack):
+    assert stack.backend == "docker" and stack.token
+'''
+
+
+def _run_pytest(tmp_path, *args: str, env: dict[str, str] | None = None) -> dict[str, tuple[str, str]]:
+    """Runs the tests above in a fresh interpreter; their outcome and message, by test name."""
+    (tmp_path / "test_needs_servers.py").write_text(NEEDS_SERVERS)
+    report = tmp_path / "report.xml"
+    environ = {key: value for key, value in os.environ.items() if key != "CHAOS_BACKEND"}
+    done = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "nats_job_chaos",
+                           f"--junitxml={report}", "-o", "junit_family=xunit1", *args, "test_needs_servers.py"],
+                          cwd=tmp_path, env={**environ, **(env or {})}, capture_output=True, text=True,
+                          timeout=600)
+    assert report.exists(), done.stdout[-3000:] + done.stderr[-3000:]
+    outcomes = {}
+    for case in ET.parse(report).getroot().iter("testcase"):
+        found = [child for child in case if child.tag in ("skipped", "failure", "error")]
+        outcomes[case.get("name")] = (found[0].tag, found[0].get("message", "")) if found else ("passed", "")
+    return outcomes
+
+
+@pytest.mark.parametrize("how", ["option", "environment"])
+def test_fixtures_skip_naming_docker_or_run_on_an_engine(tmp_path, how):
+    args, env = (["--chaos-backend", "docker"], {}) if how == "option" else ([], {"CHAOS_BACKEND": "docker"})
+    outcomes = _run_pytest(tmp_path, *args, env=env)
+    assert set(outcomes) == {"test_nats_answers", "test_stack_serves"}
+    problem = docker_problem()
+    for name, (outcome, message) in outcomes.items():
+        if problem is None:  # an engine answers here: the containers really served the tests
+            assert outcome == "passed", (name, message)
+        else:
+            assert outcome == "skipped", (name, outcome, message)
+            assert "Docker engine" in message or "docker Python package" in message, message
+            assert message.startswith("docker backend"), message
+
+
+def test_an_unknown_backend_is_a_usage_error(tmp_path):
+    (tmp_path / "test_needs_servers.py").write_text(NEEDS_SERVERS)
+    done = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "nats_job_chaos",
+                           "test_needs_servers.py"], cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "CHAOS_BACKEND": "podman"})
+    assert done.returncode == 4, done.stdout + done.stderr  # pytest's ExitCode.USAGE_ERROR
+    assert "podman" in done.stderr
