@@ -175,7 +175,8 @@ def result(request, job_id: int):
     if accepted:
         # before the task exists, so that storing them always comes after
         progress.results_queued(job_id, [i for _, r in accepted if (i := result_image_id(r)) is not None])
-        sent = process_results.apply_async(args=[job_id, accepted])  # one task for the whole POST
+        # one task for the whole POST; a short argsrepr spares Celery a repr of every result for the headers
+        sent = process_results.apply_async(args=[job_id, accepted], argsrepr=f"({job_id}, <{len(accepted)} results>)")
         for answer in answers:
             if answer["status"] == "queued":
                 answer["task_id"] = sent.id
