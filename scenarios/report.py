@@ -82,6 +82,32 @@ def markdown(report) -> str:
 # --- timeline.png -------------------------------------------------------------------------------------------
 
 
+def fault_label(verb: str, value: dict) -> str:
+    """`nats-restart --wipe`, `nats-pause 2.5s`, `revoke job 3`, `reserve-and-vanish job 2 --repeat`."""
+    parts = [verb]
+    if isinstance(value.get("job"), int):
+        parts.append(f"job {value['job']}")
+    if value.get("seconds") is not None:
+        parts.append(f"{float(value['seconds']):g}s")
+    parts.extend(f"--{flag}" for flag in ("wipe", "repeat") if value.get(flag) is True)
+    return " ".join(parts)
+
+
+def stagger(items: list[tuple[float, str]], span: float, per_char: float = 0.0072) -> list[int]:
+    """A row per label so that no two labels in one row overlap: (x, text) → row, 0 first. `per_char` is a
+    character's width as a fraction of the axis at font size 8."""
+    ends: list[float] = []  # per row: where its last label ends
+    rows = []
+    for x, text in items:
+        width = span * per_char * (len(text) + 2)
+        row = next((i for i, end in enumerate(ends) if end <= x), len(ends))
+        if row == len(ends):
+            ends.append(0.0)
+        ends[row] = x + width
+        rows.append(row)
+    return rows
+
+
 def fault_spans(ops, t0: float) -> list[tuple[str, float, float, float | None]]:
     """(label, called, applied, healed) per injected fault: from the inject call to its answer, then to the
     end of its heal; healed None for a one-shot fault."""
@@ -93,8 +119,7 @@ def fault_spans(ops, t0: float) -> list[tuple[str, float, float, float | None]]:
         if op.f == "inject" and op.type == "invoke":
             called[verb] = op.time - t0
         elif op.f == "inject" and op.type == "ok":
-            args = {k: v for k, v in op.value.items() if k in ("wipe", "seconds", "repeat")}
-            label = verb + "".join(f" {k}={v}" for k, v in args.items())
+            label = fault_label(verb, op.value)
             start, applied = called.pop(verb, op.time - t0), op.time - t0
             if (verb in FAULTS and FAULTS[verb].one_shot) or op.value.get("repeat") is False:
                 spans.append((label, start, applied, None))
@@ -223,21 +248,30 @@ def plot(report, path: Path) -> None:
     ax_progress.legend(loc="upper left", bbox_to_anchor=(1.005, 1.0), fontsize=8, frameon=False)
 
     # faults, client actions and the settle phase on every panel
-    for label, start, applied, stop in fault_spans(ops, t0):
+    for _label, start, applied, stop in fault_spans(ops, t0):
         for ax in (ax_status, ax_nats, ax_progress):
             if stop is None:  # one-shot: being applied from the call to its answer
                 ax.axvspan(start, applied, color="#fdae6b", alpha=0.3, linewidth=0, zorder=0)
                 ax.axvline(applied, color="#d95f02", linewidth=1.5)
             else:
                 ax.axvspan(start, stop, color="#fdae6b", alpha=0.3, linewidth=0, zorder=0)
-        ax_status.annotate(f"⚡ {label}", (start, 0), xycoords=("data", "axes fraction"), xytext=(2, 2),
-                           textcoords="offset points", fontsize=8, color="#a63603", rotation=0, va="bottom",
-                           annotation_clip=False)
-    for op in ops:
-        if op.process in ("client", "starter-0", "starter-1") and op.type == "invoke" and op.f in ("start", "cancel"):
-            ax_status.axvline(op.time - t0, color="#333", linewidth=0.8, linestyle=":")
-            ax_status.annotate(op.f, (op.time - t0, 1), xycoords=("data", "axes fraction"), xytext=(2, -10),
-                               textcoords="offset points", fontsize=7, color="#333")
+    faults = sorted((start, f"⚡ {label}") for label, start, _, _ in fault_spans(ops, t0))
+    rows = stagger(faults, end + 0.5)
+    if rows:  # room below the last row of bars for the label rows (the axis is inverted)
+        ax_status.set_ylim(len(labels) - 0.4 + 0.25 * max(rows), -0.6)
+    for (start, text), row in zip(faults, rows, strict=True):  # rows upwards from the bottom
+        ax_status.annotate(text, (start, 0), xycoords=("data", "axes fraction"), xytext=(2, 2 + 12 * row),
+                           textcoords="offset points", fontsize=8, color="#a63603", va="bottom", zorder=5,
+                           annotation_clip=False, bbox=dict(boxstyle="square,pad=0.1", fc="white", ec="none",
+                                                            alpha=0.75))
+    actions = [(op.time - t0, f"{op.f} {job_of(op) or ''}".strip()) for op in ops
+               if op.process in ("client", "starter-0", "starter-1") and op.type == "invoke"
+               and op.f in ("start", "cancel")]
+    for (t, text), row in zip(actions, stagger(actions, end + 0.5, per_char=0.0065), strict=True):
+        ax_status.axvline(t, color="#333", linewidth=0.8, linestyle=":")
+        ax_status.annotate(text, (t, 1), xycoords=("data", "axes fraction"), xytext=(2, -10 - 9 * row),
+                           textcoords="offset points", fontsize=7, color="#333", zorder=5,
+                           bbox=dict(boxstyle="square,pad=0.05", fc="white", ec="none", alpha=0.6))
     settle = [op for op in ops if op.process == "runner" and op.f == "settle" and op.type == "invoke"]
     if settle:
         start, bound = settle[-1].time - t0, settle[-1].value["bound"]

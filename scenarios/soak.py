@@ -15,7 +15,8 @@ from scenarios.base import Ctx, Scenario
 
 # Faults a healthy deployment must survive: every job still ends, with a reason when it fails.
 SOAK_FAULTS = ("nats-pause", "nats-restart", "nats-kill", "redis-restart", "redis-flush", "web-kill",
-               "web-restart", "beat-down", "worker-kill", "reserve-and-vanish", "revoke", "double-start")
+               "web-restart", "beat-down", "worker-kill", "reserve-and-vanish", "revoke", "double-start",
+               "celery-down")
 
 
 @dataclass(frozen=True)

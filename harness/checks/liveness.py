@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from harness.checks.ops import TERMINAL, calls, job_of, jobs_of, select, settle, successful_starts
+from harness.checks.ops import (
+    TERMINAL,
+    calls,
+    job_of,
+    jobs_of,
+    redis_wipes,
+    select,
+    settle,
+    successful_starts,
+)
 from harness.checks.verdict import Verdict, verdict
 from harness.history import Op
 
@@ -72,8 +81,13 @@ def not_failed_with_results_in_hand(history: Sequence[Op], snapshot: dict) -> Ve
 
     Tasks whose results wait in the queue behind the web app are not lost: if NATS gives up on them
     meanwhile, failing the job throws away work that is already done.
+
+    Not judged: a job whose Redis was wiped (restart or FLUSHALL) between its Start and its failure. The
+    wipe takes the accepted results waiting in the Celery queue and the job's progress with it, so they are
+    no longer in hand, and the app fails such a job by design ("Job state missing in Redis").
     """
-    violations, failed = [], 0
+    violations, failed, wiped = [], 0, 0
+    wipes = redis_wipes(history)
     for job in jobs_of(snapshot):
         if job["status"] != "FAILURE" or not job["images"]:
             continue
@@ -81,6 +95,9 @@ def not_failed_with_results_in_hand(history: Sequence[Op], snapshot: dict) -> Ve
         reached = [op.time for op in select(history, f="status", job=job["id"]) if op.value["status"] == "FAILURE"]
         failed_at = reached[-1] if reached else snapshot.get("taken_at", float("inf"))
         since = max(successful_starts(history, job["id"]), default=0.0)
+        if any(since <= wipe < failed_at for wipe in wipes):
+            wiped += 1
+            continue
         started_ns = round((job.get("queue_created") or 0.0) * 1_000_000) * 1000
         accepted = set()
         for invoke, outcome in calls(history, "post"):
@@ -95,4 +112,4 @@ def not_failed_with_results_in_hand(history: Sequence[Op], snapshot: dict) -> Ve
             reasons = [line["message"][:200] for line in job["logs"] if line["level"] == "ERROR"]
             violations.append({"job": job["id"], "images": job["images"], "tasks_with_accepted_results": len(accepted),
                                "processed_when_checked": job["progress"]["processed"], "reason": reasons[-1:]})
-    return verdict("not_failed_with_results_in_hand", violations, {"failed_jobs": failed})
+    return verdict("not_failed_with_results_in_hand", violations, {"failed_jobs": failed, "redis_wiped": wiped})

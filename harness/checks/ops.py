@@ -51,6 +51,16 @@ def successful_starts(history: Iterable[Op], job: int) -> list[float]:
             if job_of(invoke) == job and outcome.type == "ok" and (answered(outcome) or 200) < 300]
 
 
+# Faults after which Redis holds nothing: the jobs' progress and the Celery queue (accepted results) are gone
+REDIS_WIPES = ("redis-restart", "redis-flush")
+
+
+def redis_wipes(history: Iterable[Op]) -> list[float]:
+    """When the nemesis began wiping Redis (restart without persistence, or FLUSHALL)."""
+    return [op.time for op in history if op.process == "nemesis" and op.f == "inject" and op.type == "invoke"
+            and isinstance(op.value, dict) and op.value.get("fault") in REDIS_WIPES]
+
+
 def jobs_of(snapshot: dict) -> list[dict]:
     return sorted(snapshot.get("jobs", {}).values(), key=lambda job: job["id"])
 
