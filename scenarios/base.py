@@ -125,8 +125,13 @@ class Ctx:
             self.start(job)
         return job
 
-    def start(self, job: int, wait: bool = True) -> int | None:
-        code = self.wire.start(job)
+    def start(self, job: int, wait: bool = True, retry: float = 15.0) -> int | None:
+        """POST /run/ like a person would: a 503 ("NATS is away, retry later", e.g. while the web app
+        reconnects after a NATS restart) is tried again for up to `retry` seconds. A request without an
+        answer is not repeated: it may have landed."""
+        deadline = time.monotonic() + retry
+        while (code := self.wire.start(job)) == 503 and time.monotonic() < deadline:
+            time.sleep(0.5)
         if wait and code == 200:
             self.wait_for(job, ("STARTED", *FINAL))
         return code

@@ -202,7 +202,7 @@ def plot(report, path: Path) -> None:
         down = [op.time - t0 for op in points if op.value["queue"] is None]
         for t in down:
             ax_nats.axvspan(t - 0.13, t + 0.13, color="#999", alpha=0.25, linewidth=0)
-        if down:
+        if down and not any(line.get_label() == "NATS not answering" for line in ax_nats.get_lines()):
             ax_nats.plot([], [], color="#999", alpha=0.5, linewidth=6, label="NATS not answering")
         ax_nats.axhline(job["images"], color="#555", linewidth=0.8, linestyle="-.")
         ax_nats.text(0, job["images"], f" {job['images']} images", fontsize=8, va="bottom", color="#555")
@@ -264,11 +264,19 @@ def plot(report, path: Path) -> None:
                            textcoords="offset points", fontsize=8, color="#a63603", va="bottom", zorder=5,
                            annotation_clip=False, bbox=dict(boxstyle="square,pad=0.1", fc="white", ec="none",
                                                             alpha=0.75))
-    actions = [(op.time - t0, f"{op.f} {job_of(op) or ''}".strip()) for op in ops
-               if op.process in ("client", "starter-0", "starter-1") and op.type == "invoke"
-               and op.f in ("start", "cancel")]
-    for (t, text), row in zip(actions, stagger(actions, end + 0.5, per_char=0.0065), strict=True):
+    actions: list[tuple[float, str]] = []  # Starts and cancels close together share one label: "start 3, 4, 5"
+    for op in ops:
+        if op.process not in ("client", "starter-0", "starter-1") or op.type != "invoke" or op.f not in (
+                "start", "cancel"):
+            continue
+        t, job = op.time - t0, job_of(op)
         ax_status.axvline(t, color="#333", linewidth=0.8, linestyle=":")
+        if actions and actions[-1][1].startswith(op.f) and t - actions[-1][0] < 0.03 * (end + 0.5):
+            if job is not None and not actions[-1][1].endswith(f" {job}"):
+                actions[-1] = (actions[-1][0], f"{actions[-1][1]}, {job}")
+            continue
+        actions.append((t, f"{op.f} {job if job is not None else ''}".strip()))
+    for (t, text), row in zip(actions, stagger(actions, end + 0.5, per_char=0.0065), strict=True):
         ax_status.annotate(text, (t, 1), xycoords=("data", "axes fraction"), xytext=(2, -10 - 9 * row),
                            textcoords="offset points", fontsize=7, color="#333", zorder=5,
                            bbox=dict(boxstyle="square,pad=0.05", fc="white", ec="none", alpha=0.6))

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from harness.checks.ops import (
     TERMINAL,
+    answered,
     calls,
     job_of,
     jobs_of,
@@ -26,8 +27,10 @@ def terminal_within_bound(history: Sequence[Op], snapshot: dict) -> Verdict:
     for job in jobs:
         if job["status"] not in TERMINAL:
             queue = job.get("queue") or {}
+            starts = [answered(outcome) or outcome.type for invoke, outcome in calls(history, "start")
+                      if job_of(invoke) == job["id"]]
             violations.append({"job": job["id"], "status": job["status"], "attempt": job["attempt"],
-                               "progress": job["progress"], "bound_s": bound,
+                               "progress": job["progress"], "bound_s": bound, "start_answers": starts,
                                "nats": {k: queue.get(k) for k in ("stream_exists", "messages", "num_pending",
                                                                   "num_ack_pending", "num_redelivered")}})
             continue
