@@ -63,7 +63,49 @@ def free_port(host: str = "127.0.0.1") -> int:
                 return port
 
 
-class ManagedProcess:
+class Service:
+    """What every service class shares, whether a local process or a container: what it runs, how to
+    tell it is ready, where to reach it, and `with` to start and stop it."""
+
+    def command(self) -> list[str]:
+        raise NotImplementedError
+
+    def probe(self) -> Probe:
+        raise NotImplementedError
+
+    @property
+    def url(self) -> str:
+        raise NotImplementedError
+
+    def start(self):
+        raise NotImplementedError
+
+    def stop(self, *args, **kwargs) -> None:
+        raise NotImplementedError
+
+    def _await_ready(self, probe: Probe, began: float) -> None:
+        """After launching: wait for the probe (killing what was launched if it never answers)."""
+        self.paused = False
+        try:
+            wait_until_ready(probe, timeout=self.ready_timeout, name=self.name,
+                             alive=lambda: self.is_running, logs=self.logs)
+        except BaseException:
+            self.kill()
+            raise
+        self.startup_seconds = time.perf_counter() - began
+
+    def __enter__(self):
+        try:
+            return self.start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
+
+
+class ManagedProcess(Service):
     """Base class; a service sets `name`, `command()`, `probe()` and optionally `prepare()`."""
 
     name = "process"
@@ -82,13 +124,7 @@ class ManagedProcess:
         self._proc: subprocess.Popen | None = None
         self._final_logs = ""
 
-    # --- what a service defines --------------------------------------------------------------
-    def command(self) -> list[str]:
-        raise NotImplementedError
-
-    def probe(self) -> Probe:
-        raise NotImplementedError
-
+    # --- what a service defines (besides Service's command / probe / url) ---------------------
     def prepare(self) -> None:
         """Runs before every start, after the temp dir exists."""
 
@@ -96,10 +132,6 @@ class ManagedProcess:
     def data_dir(self) -> Path | None:
         """What wipe() deletes."""
         return None
-
-    @property
-    def url(self) -> str:
-        raise NotImplementedError
 
     # --- verbs -------------------------------------------------------------------------------
     def start(self) -> ManagedProcess:
@@ -116,14 +148,7 @@ class ManagedProcess:
             self._proc = subprocess.Popen(
                 self.command(), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                 env=self.environment(), cwd=self.tmpdir, start_new_session=True, user=self.user)
-        self.paused = False
-        try:
-            wait_until_ready(probe, timeout=self.ready_timeout, name=self.name,
-                             alive=lambda: self.is_running, logs=self.logs)
-        except BaseException:
-            self.kill()
-            raise
-        self.startup_seconds = time.perf_counter() - began
+        self._await_ready(probe, began)
         return self
 
     def stop(self, timeout: float | None = None, keep_data: bool = False) -> None:
@@ -212,16 +237,6 @@ class ManagedProcess:
 
     def environment(self) -> dict[str, str]:
         return {**os.environ, **self.extra_env, "CHAOS_RUN_ID": RUN_ID, "CHAOS_OWNER_PID": str(os.getpid())}
-
-    def __enter__(self):
-        try:
-            return self.start()
-        except BaseException:
-            self.stop()
-            raise
-
-    def __exit__(self, *exc_info) -> None:
-        self.stop()
 
     def __repr__(self) -> str:
         state = "paused" if self.paused else "running" if self.is_running else "stopped"

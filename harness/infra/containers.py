@@ -17,8 +17,10 @@ import time
 from collections import deque
 from typing import TYPE_CHECKING
 
-from harness.infra.base import RUN_ID, free_port
-from harness.infra.ready import CallableProbe, HttpProbe, Probe, wait_until_ready
+from harness.infra.base import RUN_ID, Service, free_port
+from harness.infra.nats import NatsEndpoint
+from harness.infra.postgres import SETTINGS, PostgresEndpoint
+from harness.infra.redis import RedisEndpoint
 
 if TYPE_CHECKING:
     from testcontainers.core.container import DockerContainer
@@ -73,7 +75,7 @@ def require_docker() -> None:
         raise DockerUnavailable(f"the docker backend needs a Docker engine: {problem}")
 
 
-class ContainerService:
+class ContainerService(Service):
     """Base class; a service sets name, default_image, ports (container port -> attribute holding the
     host port), command(), probe() and optionally environment()."""
 
@@ -94,18 +96,8 @@ class ContainerService:
         self._final_logs = ""
 
     # --- what a service defines --------------------------------------------------------------
-    def command(self) -> list[str]:
-        raise NotImplementedError
-
-    def probe(self) -> Probe:
-        raise NotImplementedError
-
     def environment(self) -> dict[str, str]:
         return {}
-
-    @property
-    def url(self) -> str:
-        raise NotImplementedError
 
     # --- verbs -------------------------------------------------------------------------------
     def start(self) -> ContainerService:
@@ -116,14 +108,7 @@ class ContainerService:
             self._container = self._new_container().start()
         else:
             self._wrapped().start()  # the same container: its data is still there
-        self.paused = False
-        try:
-            wait_until_ready(self.probe(), timeout=self.ready_timeout, name=self.name,
-                             alive=lambda: self.is_running, logs=self.logs)
-        except BaseException:
-            self.kill()
-            raise
-        self.startup_seconds = time.perf_counter() - began
+        self._await_ready(self.probe(), began)
         return self
 
     def stop(self, timeout: float | None = None, keep_data: bool = False) -> None:
@@ -189,16 +174,6 @@ class ContainerService:
         text = self._wrapped().logs(tail=tail).decode(errors="replace")
         return "".join(deque(text.splitlines(keepends=True), maxlen=tail))
 
-    def __enter__(self):
-        try:
-            return self.start()
-        except BaseException:
-            self.stop()
-            raise
-
-    def __exit__(self, *exc_info) -> None:
-        self.stop()
-
     def __repr__(self) -> str:
         state = "paused" if self.paused else "running" if self.is_running else "stopped"
         return f"<{type(self).__name__} {self.image} {state}>"
@@ -222,7 +197,7 @@ class ContainerService:
         return self._container.get_wrapped_container()
 
 
-class NatsContainer(ContainerService):
+class NatsContainer(NatsEndpoint, ContainerService):
     name = "nats"
     default_image = "nats:2.10-alpine"
     ports = {4222: "port", 8222: "monitor_port"}
@@ -231,20 +206,8 @@ class NatsContainer(ContainerService):
     def command(self) -> list[str]:
         return ["nats-server", "-js", "-sd", self.store, "-m", "8222"]
 
-    @property
-    def url(self) -> str:
-        return f"nats://{self.host}:{self.port}"
 
-    @property
-    def monitor_url(self) -> str:
-        return f"http://{self.host}:{self.monitor_port}"
-
-    def probe(self) -> Probe:
-        return HttpProbe(self.monitor_port, "/healthz?js-enabled-only=true", host=self.host,
-                         accept=lambda status: status == 200)
-
-
-class RedisContainer(ContainerService):
+class RedisContainer(RedisEndpoint, ContainerService):
     name = "redis"
     default_image = "redis:7-alpine"
     ports = {6379: "port"}
@@ -252,28 +215,8 @@ class RedisContainer(ContainerService):
     def command(self) -> list[str]:
         return ["redis-server", "--save", "", "--appendonly", "no"]
 
-    @property
-    def url(self) -> str:
-        return f"redis://{self.host}:{self.port}/0"
 
-    def client(self):
-        import redis
-
-        return redis.Redis.from_url(self.url, socket_timeout=2.0)
-
-    def probe(self) -> Probe:
-        def ping() -> bool:
-            with self.client() as conn:
-                return conn.ping()
-
-        return CallableProbe(ping, f"PING {self.url}")
-
-    def flushall(self) -> None:
-        with self.client() as conn:
-            conn.flushall()
-
-
-class PostgresContainer(ContainerService):
+class PostgresContainer(PostgresEndpoint, ContainerService):
     name = "postgres"
     default_image = "postgres:16-alpine"
     ports = {5432: "port"}
@@ -281,8 +224,6 @@ class PostgresContainer(ContainerService):
     seed = None  # the process backend copies a migrated snapshot; a container always starts from initdb
 
     def command(self) -> list[str]:
-        from harness.infra.postgres import SETTINGS
-
         settings = {k: v for k, v in SETTINGS.items() if k not in ("unix_socket_directories",
                                                                    "dynamic_shared_memory_type")}
         return ["postgres", *(arg for key, value in settings.items() for arg in ("-c", f"{key}={value}"))]
@@ -290,26 +231,3 @@ class PostgresContainer(ContainerService):
     def environment(self) -> dict[str, str]:
         return {"POSTGRES_USER": self.db_user, "POSTGRES_PASSWORD": self.password}
 
-    @property
-    def url(self) -> str:
-        return self.url_for("postgres")
-
-    def url_for(self, database: str) -> str:
-        return f"postgresql://{self.db_user}:{self.password}@{self.host}:{self.port}/{database}"
-
-    def probe(self) -> Probe:
-        def select_one() -> bool:
-            with self.connect() as conn:
-                return conn.execute("select 1").fetchone() == (1,)
-
-        return CallableProbe(select_one, f"select 1 on {self.url}")
-
-    def connect(self, database: str = "postgres", **kwargs):
-        from harness.infra.postgres import PostgresServer
-
-        return PostgresServer.connect(self, database, **kwargs)
-
-    def create_database(self, name: str) -> str:
-        from harness.infra.postgres import PostgresServer
-
-        return PostgresServer.create_database(self, name)

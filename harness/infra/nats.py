@@ -18,7 +18,28 @@ def nats_server_binary() -> str:
     return found
 
 
-class NatsServer(ManagedProcess):
+class NatsEndpoint:
+    """URLs and readiness of a nats-server at host:port (monitoring on monitor_port)."""
+
+    host: str
+    port: int
+    monitor_port: int
+
+    @property
+    def url(self) -> str:
+        return f"nats://{self.host}:{self.port}"
+
+    @property
+    def monitor_url(self) -> str:
+        return f"http://{self.host}:{self.monitor_port}"
+
+    def probe(self) -> Probe:
+        # /healthz answers 503 until JetStream has recovered its streams from the store dir
+        return HttpProbe(self.monitor_port, "/healthz?js-enabled-only=true", host=self.host,
+                         accept=lambda status: status == 200)
+
+
+class NatsServer(NatsEndpoint, ManagedProcess):
     """`-js -sd <tmpdir>/jetstream`; whether a stream lives in memory is the stream's own setting.
 
     restart(wipe=True) deletes the JetStream store, which reproduces a server whose store sat on
@@ -37,19 +58,6 @@ class NatsServer(ManagedProcess):
     def data_dir(self) -> Path:
         return self.tmpdir / "jetstream"
 
-    @property
-    def url(self) -> str:
-        return f"nats://{self.host}:{self.port}"
-
-    @property
-    def monitor_url(self) -> str:
-        return f"http://{self.host}:{self.monitor_port}"
-
     def command(self) -> list[str]:
         return [nats_server_binary(), "-a", self.host, "-p", str(self.port), "-m", str(self.monitor_port),
                 "-js", "-sd", str(self.data_dir)]
-
-    def probe(self) -> Probe:
-        # /healthz answers 503 until JetStream has recovered its streams from the store dir
-        return HttpProbe(self.monitor_port, "/healthz?js-enabled-only=true", host=self.host,
-                         accept=lambda status: status == 200)

