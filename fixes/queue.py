@@ -47,6 +47,7 @@ PUBLISH_CHUNK = 1000
 IDLE_SUBS_PER_JOB = 8
 NO_WAIT_EXPIRES = 0.01  # s: what a no_wait pull may take when max_ack_pending holds tasks back
 PULL_GRACE = 0.05  # s: how long past its expiry a pull waits for the server's answer
+NO_MESSAGES = "404"  # a no_wait pull's end when the stream has nothing more to hand out
 JOBS_WITH_SUBS = 64
 
 UNAVAILABLE = (
@@ -228,20 +229,22 @@ class JobQueue(AdvisoryReader):
     async def reserve(self, job_id: int, batch: int, timeout: float) -> list[Delivery]:
         """Up to `batch` tasks; [] when none arrive within `timeout`. Raises QueueMissing if gone.
 
-        Hands out what the consumer has right now without lingering (a no_wait pull); only when that is
-        nothing, waits up to `timeout` for the first task and then tops up with whatever else is there.
+        First a no_wait pull: when the stream holds fewer tasks than `batch`, what is there goes out at once
+        (a job's last tasks, redeliveries). Only when that is nothing, or max_ack_pending holds tasks back,
+        a lingering pull waits up to `timeout` for the rest of the batch: under back-pressure a full batch is
+        worth the wait, as a trickle of one-task batches costs the result path a Celery task, a row lock and
+        an ack flush per task (measured: a third of the throughput, docs/benchmarks.md (d)).
         """
         puller, reusable = await self._checkout(job_id), True
         began = time.monotonic()
         try:
             with self._guard():
                 try:
-                    msgs = await puller.pull(batch, min(timeout, NO_WAIT_EXPIRES), no_wait=True)
+                    msgs, end = await puller.pull(batch, min(timeout, NO_WAIT_EXPIRES), no_wait=True)
                     remaining = timeout - (time.monotonic() - began)
-                    if not msgs and remaining > 0.001:
-                        msgs = await puller.pull(1, remaining, no_wait=False)
-                        if msgs and batch > 1:
-                            msgs += await puller.pull(batch - 1, NO_WAIT_EXPIRES, no_wait=True)
+                    if len(msgs) < batch and end != NO_MESSAGES and remaining > 0.001:
+                        more, _ = await puller.pull(batch - len(msgs), remaining, no_wait=False)
+                        msgs += more
                 except _NoResponders:
                     # a pull on a deleted stream/consumer gets "no responders" at once
                     reusable = False
@@ -386,12 +389,13 @@ class _NoResponders(Exception):
 class _Puller:
     """Raw JetStream pull requests on one inbox of its own (`<inbox>.<n>`: one reply subject per request).
 
-    nats-py 2.16's fetch() cannot hand out a partial batch without lingering: its first request carries
-    `expires`, and the server then waits for the whole batch or the expiry. Every request here carries a
-    deadline the server honours (`expires`), and each pull waits for the server's end-of-request status (or
-    a full batch), so no request is left behind on the server to capture tasks nobody collects. A delivery
-    that still arrives late (after its pull gave up) waits in the subscription and goes out with the next
-    pull; a status for an earlier request is recognised by its reply subject and dropped.
+    nats-py 2.16's fetch() hides how a pull ended; reserve() needs to tell "the stream has nothing more"
+    (404, no_wait) from "held back or empty" (the request lingered until it expired). Every request carries
+    a deadline the server honours (`expires`; a no_wait request without one waits forever on the server
+    while max_ack_pending holds tasks back), and each pull waits for the server's end-of-request status (or
+    a full batch), so no request is left behind to capture tasks nobody collects. A delivery that still
+    arrives late (after its pull gave up) waits in the subscription and goes out with the next pull; the
+    status of an earlier request is recognised by its reply subject and dropped.
     """
 
     def __init__(self, nc: nats.NATS, sub, inbox: str, subject: str):
@@ -407,18 +411,20 @@ class _Puller:
     async def close(self) -> None:
         await self._sub.unsubscribe()
 
-    async def pull(self, batch: int, expires: float, no_wait: bool) -> list:
-        """Up to `batch` deliveries. no_wait: the server answers at once with what it has ("404 No
-        Messages" ends a short batch) — except when nothing is there or max_ack_pending holds it back:
-        then it lingers like a plain pull, so `expires` bounds it (without one such a request would wait
-        on the server forever). Without no_wait: up to `expires` for the whole batch."""
+    async def pull(self, batch: int, expires: float, no_wait: bool) -> tuple[list, str | None]:
+        """Up to `batch` deliveries, and how the request ended: None (full batch, or no answer in time) or
+        the server's status — "404" (no_wait: nothing more in the stream), "408" (expired), "409".
+
+        no_wait: the server answers at once with what it has and ends a short batch with 404 — except when
+        nothing is there or max_ack_pending holds tasks back: then it lingers like a plain pull, so
+        `expires` bounds it (without one such a request would wait on the server forever)."""
         msgs = []
         while self._sub.pending_msgs and len(msgs) < batch:  # late deliveries of an earlier pull
             msg = await self._sub.next_msg(timeout=1)
             if not _status(msg):
                 msgs.append(msg)
         if len(msgs) == batch:
-            return msgs
+            return msgs, None
         self._requests += 1
         reply = f"{self._inbox}.{self._requests}"
         request = {"batch": batch - len(msgs), "expires": max(int(expires * 1e9) - 100_000, 1_000_000)}
@@ -438,11 +444,11 @@ class _Puller:
                 continue  # the end of an earlier request
             elif status == "503":
                 raise _NoResponders
-            elif status in ("404", "408", "409"):  # no messages, expired, consumer deleted / limits
-                break
+            elif status in (NO_MESSAGES, "408", "409"):  # nothing more, expired, consumer deleted / limits
+                return msgs, status
             else:
                 raise jserr.APIError.from_msg(msg)
-        return msgs
+        return msgs, None
 
 
 def _status(msg) -> str | None:

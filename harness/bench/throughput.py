@@ -85,7 +85,7 @@ def _cpu(process: psutil.Process) -> float:
 
 
 class QueueSampler(threading.Thread):
-    """Largest length of the Celery queue (pending process_result tasks) seen in Redis."""
+    """Largest length of the Celery queue seen in Redis (pending result tasks: one per /result/ POST)."""
 
     def __init__(self, redis_server):
         super().__init__(daemon=True)
@@ -120,7 +120,7 @@ def drain_job(stack, images: int, concurrency: int) -> dict:
             "latencies": swarm.latencies, "cpu": cpu.used, "wall": cpu.wall}
 
 
-def run(images: int = 2000, concurrency: int = 8, messages: int = 20000) -> list[Measurement]:
+def run(images: int = 10000, concurrency: int = 8, messages: int = 20000) -> list[Measurement]:
     name, rows, raw16 = "throughput", [], None
     for variant, max_ack_pending in VARIANTS.items():
         settings = {"fixes": "on", "ack_wait": 60, "max_deliver": 3, "fetch_timeout": 0.25,
@@ -147,7 +147,7 @@ def _rows(name: str, variant: str, r: dict, raw16: float, note: str) -> list[Mea
             Measurement(name, f"[{variant}] processed when the last POST returned", r["processed_at_http_end"],
                         "images", ""),
             Measurement(name, f"[{variant}] Celery queue length, max", r["queue_max"], "tasks",
-                        "process_result tasks waiting")]
+                        "result tasks waiting (one per /result/ POST)")]
     for kind, latencies in sorted(r["latencies"].items()):
         rows.append(Measurement(name, f"[{variant}] {kind} p50", percentile(latencies, 50) * 1000, "ms",
                                 f"p99 {percentile(latencies, 99) * 1000:.0f} ms, {len(latencies)} calls"))
