@@ -44,6 +44,8 @@ def publish_attempt(job_id: int, attempt: int, tasks: list[tuple[str, bytes]]) -
 
     Never publishes on top of a live stream: if the stream already holds this attempt's
     messages (a re-run of the same Celery task), nothing is published again.
+    If the job ended while this attempt was being published, the queue is deleted again: the job's
+    cleanup may have run before the stream existed, and nothing else would ever delete it.
     Returns (stream creation time, messages stored by this call).
     """
     capture_advisories = runtime.config().advisories
@@ -57,4 +59,16 @@ def publish_attempt(job_id: int, attempt: int, tasks: list[tuple[str, bytes]]) -
             return created, 0
         return created, await q.publish(job_id, tasks)
 
-    return runtime.bridge().call(run, timeout=max(30.0, len(tasks) / 1000))
+    created, stored = runtime.bridge().call(run, timeout=max(30.0, len(tasks) / 1000))
+    if _ended(job_id, attempt):
+        from fixes.django.cleanup import cleanup_job
+
+        cleanup_job(job_id, reason=f"attempt {attempt} published after the job ended")
+    return created, stored
+
+
+def _ended(job_id: int, attempt: int) -> bool:
+    """The job is final in this very attempt (a newer attempt owns the queue names: leave them alone)."""
+    binding = runtime.binding()
+    job = binding.model.objects.filter(pk=job_id).first()
+    return job is not None and job.attempt == attempt and job.status in binding.terminal_states

@@ -1,0 +1,30 @@
+"""Results of attempt 1 wait in the Celery queue while the job is cancelled and started again.
+
+The soak found it (seed 479525746): a result was accepted for attempt 1, its Celery task was retried
+because NATS was down, and the retry ran after a second Start. It stored the attempt-1 result in
+attempt 2. Fencing refuses a stale reply subject when the result is posted; a result that was current
+when it was posted and is stored only after the next Start is not fenced again.
+
+Here the Celery worker is down while a worker posts attempt 1's results, so they wait in the queue;
+then the job is cancelled and started again, and the Celery worker comes back.
+
+Fixes off: the queued attempt-1 results are stored in attempt 2, and the Start publishes on top.
+Fixes on (known gap): they are stored in attempt 2 as well. Counting them finds no progress state for
+attempt 2 yet, so the job fails ("Job state missing in Redis") before its Start runs. The Start that
+runs after that deletes the queue it published again, so at least nothing is left behind.
+"""
+
+from scenarios.base import Ctx, scenario
+
+
+@scenario(expect_off={"no_stale_results"},
+          known_gap="no_stale_results: results accepted for attempt 1 and stored after the next Start are saved "
+                    "in attempt 2 (the attempt is fenced when a result is posted, not when it is stored)")
+def run(ctx: Ctx) -> None:
+    job = ctx.job(images=4)
+    ctx.fault("celery-down")  # accepted results wait in the queue
+    ctx.post(job, ctx.reserve(job, batch=4))
+    ctx.cancel(job)
+    ctx.start(job, wait=False)  # the Start is queued behind them
+    ctx.heal_all()  # the Celery worker is back: attempt 1's results first, then the Start
+    ctx.workers("healthy", job, background=True)
