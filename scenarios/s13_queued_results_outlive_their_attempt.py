@@ -9,17 +9,14 @@ Here the Celery worker is down while a worker posts attempt 1's results, so they
 then the job is cancelled and started again, and the Celery worker comes back.
 
 Fixes off: the queued attempt-1 results are stored in attempt 2, and the Start publishes on top.
-Fixes on (known gap): they are stored in attempt 2 as well. Counting them finds no progress state for
-attempt 2 yet, so the job fails ("Job state missing in Redis") before its Start runs. The Start that
-runs after that deletes the queue it published again, so at least nothing is left behind.
+Fixes on: the Celery task fences each result again under the job-row lock, so attempt 1's results are
+dropped (neither stored, counted nor acked) and attempt 2 runs to SUCCESS on its own results.
 """
 
 from scenarios.base import Ctx, scenario
 
 
-@scenario(expect_off={"no_stale_results"},
-          known_gap="no_stale_results: results accepted for attempt 1 and stored after the next Start are saved "
-                    "in attempt 2 (the attempt is fenced when a result is posted, not when it is stored)")
+@scenario(expect_off={"no_stale_results"})
 def run(ctx: Ctx) -> None:
     job = ctx.job(images=4)
     ctx.fault("celery-down")  # accepted results wait in the queue

@@ -9,7 +9,7 @@ from celery import shared_task
 from django.db import transaction
 from django.utils import timezone
 
-from fixes.django import runtime
+from fixes.django import fencing, runtime
 from fixes.django.start import publish_attempt
 from fixes.queue import QueueUnavailable
 from harness.sandbox.jobs import progress
@@ -119,6 +119,7 @@ def _process_batch(job_id: int, items: list[tuple[str, dict]]) -> list[str]:
         if job.status in JobState.final_states():
             log.info("%d result(s) for job %s ignored: job is %s", len(items), job_id, job.status)
             return []
+        items = _current_attempt(job, items)
         rows = _save(job, items)
         if not rows:
             return [subject for subject, _ in items]  # only results naming no image of the job
@@ -137,6 +138,16 @@ def _process_batch(job_id: int, items: list[tuple[str, dict]]) -> list[str]:
 
             cleanup_job(job_id, reason="completed")
     return [subject for subject, _ in items]
+
+
+def _current_attempt(job: Job, items: list[tuple[str, dict]]) -> list[tuple[str, dict]]:
+    """Fencing again, now that the result is stored: a Start may have come between the POST (fenced then)
+    and this task. A result of an earlier attempt is neither stored, counted nor acked."""
+    current = [(subject, result) for subject, result in items if fencing.rejection(job, subject) is None]
+    if len(current) < len(items):
+        log.info("job %s attempt %s: %d queued result(s) of an earlier attempt dropped",
+                 job.pk, job.attempt, len(items) - len(current))
+    return current
 
 
 def _save(job: Job, items: list[tuple[str, dict]]) -> list[tuple[int, bool, dict]]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from rest_framework.exceptions import ValidationError
 
 MAX_BATCH_SIZE = 1000
@@ -38,16 +40,21 @@ def page(query, default_limit: int) -> tuple[int, int]:
 
 def no_nul(value, where: str) -> None:
     """PostgreSQL cannot store NUL in text or jsonb: refuse it up front rather than fail while saving."""
+    if "\\u0000" in json.dumps(value):  # one C pass; walk the value only when it may hold a NUL
+        _walk_for_nul(value, where)
+
+
+def _walk_for_nul(value, where: str) -> None:
     if isinstance(value, str):
         if "\x00" in value:
             _fail(f"{where} must not contain NUL characters")
     elif isinstance(value, dict):
         for key, item in value.items():
-            no_nul(key, where)
-            no_nul(item, where)
+            _walk_for_nul(key, where)
+            _walk_for_nul(item, where)
     elif isinstance(value, list):
         for item in value:
-            no_nul(item, where)
+            _walk_for_nul(item, where)
 
 
 def results(body) -> list[dict]:
