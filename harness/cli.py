@@ -325,12 +325,25 @@ def fault_command(
             raise typer.BadParameter("--repeat needs --for SECONDS: the vanishing worker lives in this process")
         args["repeat"] = True
     nemesis = Nemesis(target)
-    with console.status(f"{verb} {args or ''}…"):
-        nemesis.inject(verb, **args)
-        if hold is not None:
-            time.sleep(hold)
-        if hold is not None or args.get("repeat"):
-            nemesis.heal_all()
+
+    def interrupted(*_):
+        raise KeyboardInterrupt
+
+    for sig in (signal.SIGTERM, signal.SIGINT):  # SIGINT too: a background job may inherit it ignored
+        signal.signal(sig, interrupted)
+    try:
+        with console.status(f"{verb} {args or ''}…"):
+            nemesis.inject(verb, **args)
+            if hold is not None:
+                time.sleep(hold)
+            if hold is not None or args.get("repeat"):
+                nemesis.heal_all()
+    except KeyboardInterrupt:  # a timed or held fault must not outlive this command: heal it now
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, signal.SIG_IGN)
+        errors = nemesis.heal_all()
+        console.print(f"{verb}: interrupted, healed" + (f" (errors: {errors})" if errors else ""))
+        raise typer.Exit(130) from None
     for op in history.ops:
         if op.process == "nemesis" and op.type != "invoke":
             console.print(f"{op.f} {op.type}: {json.dumps(op.value, default=str)}")
