@@ -154,7 +154,7 @@ def plot(report, path: Path) -> None:
     seen = set()
     for row, job in enumerate(jobs):
         changes = [(op.time - t0, op.value["status"]) for op in ops if op.f == "status" and op.value["job"] == job["id"]]
-        for (start, status), nxt in zip(changes, [*changes[1:], (end, None)], strict=True):
+        for (start, status), nxt in zip(changes, [*changes[1:], (end + 0.5, None)], strict=True):  # the last one to the edge
             ax_status.barh(row, nxt[0] - start, left=start, height=0.6, color=STATUS_COLORS.get(status, "#000"),
                            zorder=2)
             seen.add(status)
