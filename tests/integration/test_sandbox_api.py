@@ -65,6 +65,11 @@ def test_missing_or_invalid_token_is_401(sandbox, headers):
         assert "error" in response.json()
 
 
+def test_api_key_scheme_is_accepted_like_token(sandbox):
+    response = httpx.get(f"{sandbox.api_url}/jobs/", headers={"Authorization": f"Api-Key {sandbox.token}"})
+    assert response.status_code == 200, response.text
+
+
 @pytest.mark.parametrize("body", [None, [], {}, {"batch_size": 0}, {"batch_size": "4"}, {"batch_size": True},
                                   {"batch_size": 10_000}])
 def test_bad_batch_size_is_400_with_a_message(sandbox, api, body):
