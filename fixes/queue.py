@@ -49,6 +49,7 @@ NO_WAIT_EXPIRES = 0.01  # s: what a no_wait pull may take when max_ack_pending h
 PULL_GRACE = 0.05  # s: how long past its expiry a pull waits for the server's answer
 NO_MESSAGES = "404"  # a no_wait pull's end when the stream has nothing more to hand out
 JOBS_WITH_SUBS = 64
+SNAPSHOT_CONCURRENCY = 32  # snapshots() in flight at once
 
 UNAVAILABLE = (
     TimeoutError,  # also nats.errors.TimeoutError and plain asyncio.TimeoutError
@@ -334,6 +335,35 @@ class JobQueue(AdvisoryReader):
             )
         return QueueSnapshot(**base, **fields)
 
+    async def snapshots(
+        self, job_ids: Iterable[int], concurrency: int = SNAPSHOT_CONCURRENCY, timeout: float = API_TIMEOUT
+    ) -> dict[int, QueueSnapshot | Exception]:
+        """snapshot() of many jobs, at most `concurrency` at a time, each within `timeout` seconds.
+
+        A job's own error is returned in its place (it never stops the others). A snapshot that times out
+        counts as NATS not answering; once one says so, the jobs not started yet are not asked either:
+        they get an unreachable snapshot too, so a paused server costs one timeout, not one per job.
+        """
+        gate, down = asyncio.Semaphore(max(1, concurrency)), asyncio.Event()
+
+        async def one(job_id: int) -> QueueSnapshot:
+            async with gate:
+                if down.is_set():
+                    return QueueSnapshot(taken_at=time.time(), job_id=job_id, reachable=False,
+                                         server_id=self.server_id)
+                try:
+                    snap = await asyncio.wait_for(self.snapshot(job_id), timeout)
+                except TimeoutError:
+                    snap = QueueSnapshot(taken_at=time.time(), job_id=job_id, reachable=False,
+                                         server_id=self.server_id)
+                if not snap.reachable:
+                    down.set()
+                return snap
+
+        ids = list(job_ids)
+        found = await asyncio.gather(*(one(i) for i in ids), return_exceptions=True)
+        return {job_id: _no_cancel(value) for job_id, value in zip(ids, found, strict=True)}
+
     async def _api(self, what: str) -> dict:
         """Raw JetStream API request: keeps fields nats-py drops, like the server time `ts`."""
         msg = await self._nc.request(f"{api.DEFAULT_PREFIX}.{what}", b"", timeout=self._timeout)
@@ -449,6 +479,13 @@ class _Puller:
             else:
                 raise jserr.APIError.from_msg(msg)
         return msgs, None
+
+
+def _no_cancel(value):
+    """gather(return_exceptions=True) hands back a cancelled child's CancelledError, which is no Exception."""
+    if isinstance(value, BaseException) and not isinstance(value, Exception):
+        return QueueUnavailable(f"snapshot cancelled: {value!r}")
+    return value
 
 
 def _status(msg) -> str | None:

@@ -17,6 +17,10 @@ class JobBinding(Protocol):
 
     def counts(self, job) -> JobCounts: ...
 
+    # Optional: `counts_many(self, jobs) -> dict[int, JobCounts | Exception]`, counts() of many jobs at once
+    # keyed by job pk (e.g. one Redis pipeline), a job's own error in its place. The sweep uses it when
+    # present (an error of the whole call skips every job of that pass), else counts() per job.
+
     def fail(self, job, reason: str) -> None:
         """Move the job to FAILURE (finished_at set) and log the reason on the job."""
 

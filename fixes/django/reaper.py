@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from django.db import transaction
 
-from fixes.assess import Condition, Observation, QueueSnapshot, Verdict, assess
+from fixes.assess import Condition, JobCounts, Observation, QueueSnapshot, Verdict, assess
 from fixes.django import runtime
 from fixes.django.cleanup import retry_pending
 from fixes.django.models import Observation as StoredObservation
@@ -22,6 +22,9 @@ log = logging.getLogger(__name__)
 
 ACTIONABLE = {Condition.DEAD_TASKS, Condition.STUCK_NO_FETCHER, Condition.STREAM_LOST, Condition.CONSUMER_LOST}
 DETAIL_LIMIT = 20
+SNAPSHOT_CONCURRENCY = 32  # NATS snapshots in flight at once during a sweep
+SNAPSHOT_TIMEOUT = 5.0  # s per snapshot, as one bridge call per job allowed; longer counts as unreachable
+STORE_BATCH = 1000
 
 
 def observe(job) -> Observation:
@@ -102,48 +105,127 @@ class SweepResult:
     unreachable: bool = False
     cleanups_retried: int = 0
     seconds: float = 0.0
+    skipped: list[int] = field(default_factory=list)  # jobs whose look raised: logged, the others go on
 
 
 def sweep() -> SweepResult:
-    """One pass over running async jobs. Acts only on a condition seen on two consecutive passes."""
+    """One pass over running async jobs. Acts only on a condition seen on two consecutive passes.
+
+    Batched: one query for the stored observations, the NATS snapshots concurrently in one bridge call,
+    the app's counts in one call when the binding has `counts_many`, one upsert of the observations.
+    Jobs are judged in list order up to the first one NATS did not answer for, as one by one; a job
+    whose own look or verdict raises is skipped and logged.
+    """
     config, binding, started = runtime.config(), runtime.binding(), time.monotonic()
     result = SweepResult()
     if not config.sweep:
         return result
     jobs = list(binding.model.objects.filter(status__in=binding.running_states))
-    for job in jobs:
-        if not binding.is_async(job) or job.status not in binding.running_states:
-            continue
+    watched = [job for job in jobs if binding.is_async(job) and job.status in binding.running_states]
+    stored = {o.job_id: o.data for o in StoredObservation.objects.filter(job_id__in=[j.pk for j in jobs])}
+    snapshots = _snapshots(watched)
+    counts = _counts(binding, _until_unreachable(watched, snapshots))
+    rows: dict[int, dict] = {}
+    to_fail: list[tuple[object, Verdict]] = []
+    for job in watched:
         result.looked_at += 1
-        current = observe(job)
-        if not current.snapshot.reachable:
+        snapshot = snapshots[job.pk]
+        if isinstance(snapshot, QueueSnapshot) and not snapshot.reachable:
             result.unreachable = True
-            _mark_outage(jobs)  # no verdict while NATS is down
-            break
-        stored = StoredObservation.objects.filter(job_id=job.pk).first()
-        data = stored.data if stored else {}
-        previous = _load(data, job)
-        watch_since = _watch_since(data, previous, current)
-        current = _idle_at_most_since(current, watch_since)
-        verdict = assess(current, runtime.layout(), config, previous=previous)
-        StoredObservation.objects.update_or_create(
-            job_id=job.pk, defaults={"data": {**_dump(current, job), "watch_since": watch_since}})
-        if verdict.act and verdict.condition in ACTIONABLE and fail_job(job.pk, verdict, job.attempt):
-            result.failed.append(job.pk)
+            break  # no verdict while NATS is down
+        try:
+            if isinstance(snapshot, Exception):
+                raise snapshot
+            if isinstance(counts[job.pk], Exception):
+                raise counts[job.pk]
+            current = Observation(snapshot=snapshot, counts=counts[job.pk])
+            data = stored.get(job.pk, {})
+            previous = _load(data, job)
+            watch_since = _watch_since(data, previous, current)
+            current = _idle_at_most_since(current, watch_since)
+            verdict = assess(current, runtime.layout(), config, previous=previous)
+            rows[job.pk] = {**_dump(current, job), "watch_since": watch_since}
+        except Exception as exc:
+            result.skipped.append(job.pk)
+            log.warning("sweep: job %s skipped: %r", job.pk, exc, exc_info=len(result.skipped) == 1)
+            continue
+        if verdict.act and verdict.condition in ACTIONABLE:
+            to_fail.append((job, verdict))
+    if result.unreachable:
+        _mark_outage(jobs, {**stored, **rows})
+    else:
+        _store(rows)
+    for job, verdict in to_fail:
+        try:
+            if fail_job(job.pk, verdict, job.attempt):
+                result.failed.append(job.pk)
+        except Exception as exc:
+            result.skipped.append(job.pk)
+            log.warning("sweep: failing job %s raised: %r", job.pk, exc, exc_info=exc)
     if not result.unreachable:
         result.cleanups_retried = retry_pending()
         StoredObservation.objects.exclude(job_id__in=[j.pk for j in jobs]).delete()
     result.seconds = time.monotonic() - started
-    if result.failed or result.cleanups_retried:
+    if result.failed or result.cleanups_retried or result.skipped:
         log.warning("sweep: %s", result)
     return result
 
 
-def _mark_outage(jobs) -> None:
+def _snapshots(jobs) -> dict[int, QueueSnapshot | Exception]:
+    """One bridge call; QueueUnavailable when the bridge is not connected at all (as observe() raises)."""
+    if not jobs:
+        return {}
+    ids = [job.pk for job in jobs]
+    rounds = -(-len(ids) // SNAPSHOT_CONCURRENCY)
+    return runtime.bridge().call(lambda q: q.snapshots(ids, SNAPSHOT_CONCURRENCY, SNAPSHOT_TIMEOUT),
+                                 timeout=SNAPSHOT_TIMEOUT * rounds + 5.0)
+
+
+def _until_unreachable(jobs, snapshots: dict) -> list:
+    """The jobs judged this pass: those before the first one NATS did not answer for."""
+    judged = []
     for job in jobs:
-        stored, _ = StoredObservation.objects.get_or_create(job_id=job.pk, defaults={"data": {}})
-        stored.data["outage"] = True
-        stored.save(update_fields=["data", "updated_at"])
+        snapshot = snapshots[job.pk]
+        if isinstance(snapshot, QueueSnapshot) and not snapshot.reachable:
+            break
+        judged.append(job)
+    return judged
+
+
+def _counts(binding, jobs) -> dict[int, JobCounts | Exception]:
+    """The binding's counts_many when it has one (an error of the whole call, e.g. Redis down, stands for
+    every job), else counts() per job, each job's error in its place."""
+    if not jobs:
+        return {}
+    many = getattr(binding, "counts_many", None)
+    if many is not None:
+        try:
+            found = many(jobs)
+        except Exception as exc:
+            return {job.pk: exc for job in jobs}
+        missing = KeyError("counts_many returned nothing for this job")
+        return {job.pk: found.get(job.pk, missing) for job in jobs}
+    found: dict[int, JobCounts | Exception] = {}
+    for job in jobs:
+        try:
+            found[job.pk] = binding.counts(job)
+        except Exception as exc:
+            found[job.pk] = exc
+    return found
+
+
+def _store(rows: dict[int, dict]) -> None:
+    """Upsert the pass's observations in one statement (per batch of STORE_BATCH)."""
+    if rows:
+        StoredObservation.objects.bulk_create(
+            [StoredObservation(job_id=job_id, data=data) for job_id, data in rows.items()],
+            batch_size=STORE_BATCH, update_conflicts=True, unique_fields=["job_id"],
+            update_fields=["data", "updated_at"])
+
+
+def _mark_outage(jobs, known: dict[int, dict]) -> None:
+    """Every running job's stored observation (this pass's when it got one) gets the outage mark."""
+    _store({job.pk: {**known.get(job.pk, {}), "outage": True} for job in jobs})
 
 
 def _watch_since(data: dict, previous: Observation | None, current: Observation) -> float | None:
@@ -175,8 +257,6 @@ def _dump(observation: Observation, job) -> dict:
 
 
 def _load(data: dict, job) -> Observation | None:
-    from fixes.assess import JobCounts
-
     if "snapshot" not in data or data.get("attempt") != getattr(job, "attempt", None):
         return None  # an observation of an earlier attempt proves nothing about this one
     return Observation(snapshot=QueueSnapshot.from_dict(data["snapshot"]), counts=JobCounts(**data["counts"]))

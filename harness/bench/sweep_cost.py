@@ -3,8 +3,10 @@
 A stack without Celery beat (so no sweep runs on its own) gets `jobs` STARTED async jobs of one image each,
 every one with its own stream and consumer, nothing reserved. Then `manage.py chaos_sweep --passes N`
 times `fixes.django.reaper.sweep()` in one process: the first pass stores an observation per job, later
-passes also load the previous one (the steady state under beat). Per job a pass costs one queue snapshot
-(consumer_info + stream_info), the Redis counts and an upsert of the stored observation.
+passes also load the previous one (the steady state under beat). Per job a pass takes one queue snapshot
+(consumer_info + stream_info) and the Redis counts; the stored observations are read in one query, the
+snapshots taken concurrently in one bridge call, the counts in one Redis pipeline and the observations
+written back in one upsert.
 """
 
 from __future__ import annotations

@@ -119,6 +119,41 @@ def queued_results(job_id: int, within: float) -> int:
     return client().zcount(_keys(job_id)["queued"], time.time() - within, "+inf")
 
 
+@dataclass(frozen=True)
+class Progress:
+    """What the reaper reads per job: counts(), queued_results() and pending_image_ids()."""
+
+    counts: Counts
+    results_queued: int
+    pending_image_ids: list[str]
+
+
+def progress_many(job_ids: list[int], within: float, limit: int = 50, chunk: int = 500) -> dict[int, Progress]:
+    """counts(), queued_results(job_id, within) and pending_image_ids(job_id, limit) of many jobs in one
+    pipeline per `chunk` jobs. Only a set too big for one SSCAN reply costs its job more round trips."""
+    found: dict[int, Progress] = {}
+    for at in range(0, len(job_ids), chunk):
+        part = job_ids[at:at + chunk]
+        since = time.time() - within
+        pipe = client().pipeline(transaction=False)
+        for job_id in part:
+            k = _keys(job_id)
+            _queue_counts(pipe, k)
+            pipe.zcount(k["queued"], since, "+inf")
+            pipe.sscan(k["process"], 0, count=limit)
+        replies = pipe.execute()
+        for n, job_id in enumerate(part):
+            total, remaining, failed, queued, (cursor, ids) = replies[n * 5:n * 5 + 5]
+            ids = list(ids)
+            while cursor != 0 and len(ids) < limit:  # the further pages pending_image_ids would read
+                cursor, page = client().sscan(_keys(job_id)["process"], cursor, count=limit)
+                ids.extend(page)
+            ids = ids[:limit]
+            found[job_id] = Progress(counts=_counts(total, remaining, failed), results_queued=queued,
+                                     pending_image_ids=sorted(ids, key=lambda s: int(s) if s.isdigit() else 0))
+    return found
+
+
 def pending_image_ids(job_id: int, limit: int = 1000) -> list[str]:
     ids = list(client().sscan_iter(_keys(job_id)["process"], count=limit))[:limit]
     return sorted(ids, key=lambda s: int(s) if s.isdigit() else 0)

@@ -1,0 +1,107 @@
+"""The batched sweep pass against the real stack, driven through this process's ORM and NATS bridge.
+
+The stack runs no sweep of its own (FIX_SWEEP=0); the tests switch it on in this process only.
+"""
+
+import dataclasses
+
+import pytest
+
+from tests.integration.wire import started_job
+
+pytestmark = pytest.mark.integration
+
+NO_BEAT_SWEEP = {"fixes": "on", "FIX_SWEEP": "0"}
+
+
+@pytest.fixture
+def sweep_on(sandbox_db):
+    from django.conf import settings
+
+    settings.FIXES = dataclasses.replace(settings.FIXES, sweep=True)  # restored when sandbox_db ends
+    return sandbox_db
+
+
+def _fail_snapshot_of(monkeypatch, job_id: int, error: Exception | None = None, unreachable: bool = False):
+    from fixes.assess import QueueSnapshot
+    from fixes.queue import JobQueue
+
+    real = JobQueue.snapshot
+
+    async def snapshot(self, wanted: int):
+        if wanted == job_id:
+            if unreachable:
+                return QueueSnapshot(taken_at=0.0, job_id=wanted, reachable=False)
+            raise error
+        return await real(self, wanted)
+
+    monkeypatch.setattr(JobQueue, "snapshot", snapshot)
+
+
+@pytest.mark.stack(**NO_BEAT_SWEEP)
+def test_one_job_whose_look_raises_does_not_stop_the_others(sweep_on, monkeypatch):
+    from fixes.django import reaper, runtime
+    from fixes.django.models import Observation
+
+    jobs = [started_job(sweep_on, images=1) for _ in range(4)]
+    broken_snapshot, broken_counts = jobs[1], jobs[2]
+    _fail_snapshot_of(monkeypatch, broken_snapshot, error=RuntimeError("snapshot broke"))
+    binding, real_many = runtime.binding(), runtime.binding().counts_many
+
+    def counts_many(many):
+        found = real_many(many)
+        if broken_counts in found:
+            found[broken_counts] = ValueError("counts broke")
+        return found
+
+    monkeypatch.setattr(binding, "counts_many", counts_many)
+    Observation.objects.filter(job_id__in=jobs).delete()
+
+    result = reaper.sweep()
+
+    assert not result.unreachable and not set(result.failed) & set(jobs)
+    assert {broken_snapshot, broken_counts} <= set(result.skipped)
+    assert not {jobs[0], jobs[3]} & set(result.skipped)
+    stored = set(Observation.objects.filter(job_id__in=jobs).values_list("job_id", flat=True))
+    assert stored == {jobs[0], jobs[3]}
+    assert Observation.objects.get(job_id=jobs[3]).data["counts"]["expected"] == 1
+
+
+@pytest.mark.stack(**NO_BEAT_SWEEP)
+def test_counts_fall_back_to_one_by_one_without_counts_many(sweep_on, monkeypatch):
+    from fixes.django import reaper, runtime
+    from fixes.django.models import Observation
+
+    job_id = started_job(sweep_on, images=2)
+    cls = type(runtime.binding())
+    monkeypatch.delattr(cls, "counts_many")
+    assert not hasattr(runtime.binding(), "counts_many")
+
+    result = reaper.sweep()
+
+    assert job_id not in result.skipped and job_id not in result.failed
+    data = Observation.objects.get(job_id=job_id).data
+    assert data["counts"] == {"expected": 2, "processed": 0, "failed": 0, "results_queued": 0}
+    assert data["snapshot"]["consumer_exists"] and data["snapshot"]["num_pending"] == 2
+
+
+@pytest.mark.stack(**NO_BEAT_SWEEP)
+def test_nats_not_answering_for_one_job_marks_an_outage_and_judges_nobody_after_it(sweep_on, monkeypatch):
+    from fixes.django import reaper
+    from fixes.django.models import Observation
+
+    jobs = [started_job(sweep_on, images=1) for _ in range(2)]
+    reaper.sweep()  # a normal pass stores an observation of each
+    _fail_snapshot_of(monkeypatch, jobs[0], unreachable=True)
+
+    result = reaper.sweep()
+
+    assert result.unreachable and not set(result.failed) & set(jobs)
+    for job_id in jobs:
+        data = Observation.objects.get(job_id=job_id).data
+        assert data["outage"] is True and "snapshot" in data  # the earlier look is kept, marked
+    monkeypatch.undo()
+    reaper.sweep()  # NATS answers again: the watch clock restarts, the mark is gone
+    for job_id in jobs:
+        data = Observation.objects.get(job_id=job_id).data
+        assert "outage" not in data and data["watch_since"] is not None
