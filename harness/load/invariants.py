@@ -112,22 +112,32 @@ def images_without_result(database_url: str, job_ids: list[int]) -> list[tuple[i
                 order by 1, 2""", (job_ids,)).fetchall()
 
 
+# FAILURE reasons that name a destroyed queue or progress state: with faults firing, such a job's
+# missing images were taken by the fault, not lost by the app
+DESTROYED_BY_FAULT = ("is gone", "missing in Redis")
+
+
 def account_for_dead_images(database_url: str, jobs: list[JobRow], handed: dict, crashed: dict,
-                            max_deliver: int) -> tuple[dict[str, int], list[str]]:
+                            max_deliver: int, faults: bool = False) -> tuple[dict[str, int], list[str]]:
     """Why each image of a failed job has no result, from what the swarm saw of it.
 
     abandoned: every delivery that reached a worker was dropped, max_deliver of them: really dead.
     answered:  a worker posted a result for it, yet none was stored (the job failed while it waited).
     lost:      fewer than max_deliver deliveries ever reached a worker, all dropped: deliveries vanished
                between NATS and the HTTP response.
+    faulted:   (only with `faults`) a fault ended the job: it was revoked, or it failed because a fault
+               wiped its stream or its Redis state.
     """
     failed = [job.id for job in jobs if job.status != "SUCCESS"]
-    kinds = {"abandoned": 0, "answered": 0, "lost": 0}
+    faulted = {job.id for job in jobs if faults and (
+        job.status == "REVOKED" or any(cause in reason for reason in job.reasons for cause in DESTROYED_BY_FAULT))}
+    kinds = {"abandoned": 0, "answered": 0, "lost": 0, "faulted": 0}
     examples: dict[str, list[str]] = {kind: [] for kind in kinds}
     for job_id, image_id in images_without_result(database_url, failed) if failed else []:
         key = f"{job_id}:{image_id}"
         got, dropped = handed.get(key, 0), crashed.get(key, 0)
-        kind = "answered" if got > dropped else "abandoned" if got >= max_deliver else "lost"
+        kind = ("faulted" if job_id in faulted else "answered" if got > dropped
+                else "abandoned" if got >= max_deliver else "lost")
         kinds[kind] += 1
         if len(examples[kind]) < 5:
             examples[kind].append(f"job {job_id} image {image_id} (received {got}, dropped {dropped})")

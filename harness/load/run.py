@@ -17,12 +17,15 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from harness.chaos import LocalTarget, Nemesis
 from harness.client import FINAL, SandboxClient
+from harness.history import History
 from harness.infra import Stack
 from harness.load.invariants import Report, StreamSampler, account_for_dead_images, check
 
@@ -45,7 +48,56 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--terminal-timeout", type=float, default=60.0,
                    help="seconds to wait after the swarm for every job to be terminal")
     p.add_argument("--out", type=Path, default=None, help="report directory (default reports/load-<time>)")
+    p.add_argument("--fault", dest="faults", action="append", default=[], type=parse_fault, metavar="VERB@S[:ARG]",
+                   help="fire a chaos verb S seconds into the swarm, e.g. nats-restart@5, nats-restart@5:wipe, "
+                        "nats-pause@3:2 (2 s), redis-restart@8, revoke@4 (job faults act on the first job); "
+                        "repeatable (`chaos fault list` shows the verbs)")
     return p.parse_args(argv)
+
+
+@dataclass(frozen=True)
+class PlannedFault:
+    verb: str
+    at: float
+    arg: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.verb}@{self.at:g}" + (f":{self.arg}" if self.arg else "")
+
+    def args(self, job_ids: list[int]) -> dict:
+        from harness.chaos import FAULTS
+
+        positional = FAULTS[self.verb].positional
+        if positional == "job":
+            return {"job": job_ids[0]}
+        if positional == "seconds":
+            return {"seconds": float(self.arg or 1)}
+        return {"wipe": True} if self.arg == "wipe" else {}
+
+
+def parse_fault(text: str) -> PlannedFault:
+    from harness.chaos import FAULTS
+
+    verb, _, rest = text.partition("@")
+    at, _, arg = rest.partition(":")
+    if verb not in FAULTS:
+        raise argparse.ArgumentTypeError(f"unknown fault {verb!r}; known: {', '.join(FAULTS)}")
+    try:
+        return PlannedFault(verb, float(at or 0), arg or None)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected VERB@SECONDS[:ARG]") from exc
+
+
+def fire_faults(nemesis, planned: list[PlannedFault], job_ids: list[int], stop: threading.Event) -> None:
+    """Inject each planned fault at its offset from now (a schedule, not a synchronisation)."""
+    began = time.monotonic()
+    for fault in sorted(planned, key=lambda f: f.at):
+        if stop.wait(max(0.0, began + fault.at - time.monotonic())):
+            return
+        try:
+            nemesis.inject(fault.verb, **fault.args(job_ids))
+        except Exception as exc:  # recorded on the history by the nemesis; the swarm goes on
+            print(f"fault {fault.verb} failed: {exc!r}", file=sys.stderr)
 
 
 def stack_settings(args: argparse.Namespace) -> dict[str, object]:
@@ -88,8 +140,21 @@ def run(args: argparse.Namespace) -> tuple[Report, dict]:
             job_ids = [client.create_job(images=args.images, start=True)["id"] for _ in range(args.jobs)]
             for job_id in job_ids:
                 client.wait_for_status(job_id, ("STARTED", *FINAL), timeout=60)
+            history = History()
+            nemesis = Nemesis(LocalTarget(stack, history))
+            stop = threading.Event()
+            chaos = threading.Thread(target=fire_faults, args=(nemesis, args.faults, job_ids, stop), daemon=True)
             began = time.monotonic()
-            locust_exit = run_locust(stack, args, out)
+            chaos.start()
+            try:
+                locust_exit = run_locust(stack, args, out)
+            finally:
+                stop.set()
+                chaos.join()
+                heal_errors = nemesis.heal_all()
+                revived = [name for name, service in stack.services().items() if not service.is_running]
+                for name in revived:  # died by itself under a fault (a supervisor would restart it)
+                    stack.services()[name].start()
             swarm_seconds = time.monotonic() - began
             statuses = wait_terminal(client, job_ids, args.terminal_timeout)
         sampler.stop()
@@ -97,13 +162,15 @@ def run(args: argparse.Namespace) -> tuple[Report, dict]:
         report = check(database, job_ids, sampler.max_messages)
         batches = json.loads((out / "batches.json").read_text()) if (out / "batches.json").exists() else {}
         handed, crashed = batches.pop("handed", {}), batches.pop("crashed", {})
-        dead, violations = account_for_dead_images(database, report.jobs, handed, crashed, args.max_deliver)
-        report.violations += violations
+        dead, violations = account_for_dead_images(database, report.jobs, handed, crashed, args.max_deliver,
+                                                   faults=bool(args.faults))
+        report.violations += violations + [f"could not heal {error}" for error in heal_errors]
     finally:
         stack.stop()
     summary = {"started_at": started.isoformat(timespec="seconds"), "args": _jsonable(vars(args)),
                "swarm_seconds": round(swarm_seconds, 2), "locust_exit_code": locust_exit,
                "statuses": statuses, "batches": batches,
+               "faults": [asdict(op) for op in history if op.process == "nemesis"], "revived": revived,
                "images_without_result": dead, "stream_samples": sampler.samples,
                "max_celery_queue": sampler.max_celery_queue,
                "jobs": [asdict(job) for job in report.jobs], "max_stream_messages": report.max_stream_messages,
@@ -114,7 +181,7 @@ def run(args: argparse.Namespace) -> tuple[Report, dict]:
 
 
 def _jsonable(values: dict) -> dict:
-    return {key: str(value) if isinstance(value, Path) else value for key, value in values.items()}
+    return json.loads(json.dumps(values, default=str))
 
 
 def print_summary(report: Report, summary: dict) -> None:
@@ -130,6 +197,9 @@ def print_summary(report: Report, summary: dict) -> None:
     print(f"swarm {summary['swarm_seconds']} s, batches {summary['batches']}, "
           f"{summary['stream_samples']} samples, longest Celery queue {summary['max_celery_queue']}; "
           f"reports in {summary['out']}")
+    if summary["faults"]:
+        fired = [op["value"]["fault"] for op in summary["faults"] if op["f"] == "inject" and op["type"] == "ok"]
+        print(f"faults fired: {', '.join(fired) or 'none'}; died and restarted: {summary['revived'] or 'nothing'}")
     print("invariants hold" if report.ok else "VIOLATIONS:\n  " + "\n  ".join(report.violations))
 
 
