@@ -17,4 +17,5 @@ class Command(BaseCommand):
             began = time.perf_counter()
             result = reaper.sweep()
             self.stdout.write(json.dumps({"seconds": time.perf_counter() - began, "looked_at": result.looked_at,
-                                          "failed": len(result.failed), "unreachable": result.unreachable}))
+                                          "failed": len(result.failed), "skipped": len(result.skipped),
+                                          "unreachable": result.unreachable}))
