@@ -2,57 +2,51 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from harness.chaos.base import Fault, Target
 
 
-class NatsKill(Fault):
-    verb, help = "nats-kill", "SIGKILL nats-server (store kept); heal: start it again"
+class ServiceFault(Fault):
+    """inject: one lifecycle action on one stack service; heal: another (by default start it again)."""
+
+    service: ClassVar[str] = ""
+    action: ClassVar[str] = ""
+    heal_action: ClassVar[str] = "start"  # a no-op on a service that is already running
 
     def inject(self, target: Target, **args) -> dict:
-        target.service("nats", "kill")
+        target.service(self.service, self.action)
         return {}
 
     def heal(self, target: Target) -> dict:
-        target.service("nats", "start")
+        target.service(self.service, self.heal_action)
         return {}
 
 
-class NatsRestart(Fault):
+class NatsKill(ServiceFault):
+    verb, help = "nats-kill", "SIGKILL nats-server (store kept); heal: start it again"
+    service, action = "nats", "kill"
+
+
+class NatsRestart(ServiceFault):
     verb, help = "nats-restart", "restart nats-server; --wipe deletes its JetStream store (ephemeral storage)"
     one_shot = True
+    service, action = "nats", "restart"
 
     def inject(self, target: Target, wipe: bool = False, **args) -> dict:
-        target.service("nats", "restart", wipe=wipe)
+        target.service(self.service, self.action, wipe=wipe)
         return {"wipe": wipe}
 
-    def heal(self, target: Target) -> dict:
-        target.service("nats", "start")  # a no-op when it came back
-        return {}
 
-
-class NatsPause(Fault):
+class NatsPause(ServiceFault):
     verb, help, positional, timed = "nats-pause", "SIGSTOP nats-server for SECONDS, then SIGCONT", "seconds", True
-
-    def inject(self, target: Target, **args) -> dict:
-        target.service("nats", "pause")
-        return {}
-
-    def heal(self, target: Target) -> dict:
-        target.service("nats", "resume")
-        return {}
+    service, action, heal_action = "nats", "pause", "resume"
 
 
-class RedisRestart(Fault):
+class RedisRestart(ServiceFault):
     verb, help = "redis-restart", "restart redis-server; it keeps nothing (progress and Celery queue gone)"
     one_shot = True
-
-    def inject(self, target: Target, **args) -> dict:
-        target.service("redis", "restart")
-        return {}
-
-    def heal(self, target: Target) -> dict:
-        target.service("redis", "start")
-        return {}
+    service, action = "redis", "restart"
 
 
 class RedisFlush(Fault):
@@ -68,53 +62,25 @@ class RedisFlush(Fault):
         return {"keys": keys}
 
 
-class WebKill(Fault):
+class WebKill(ServiceFault):
     verb, help = "web-kill", "SIGKILL the web server (every gunicorn worker); heal: start it again"
-
-    def inject(self, target: Target, **args) -> dict:
-        target.service("web", "kill")
-        return {}
-
-    def heal(self, target: Target) -> dict:
-        target.service("web", "start")
-        return {}
+    service, action = "web", "kill"
 
 
-class WebRestart(Fault):
+class WebRestart(ServiceFault):
     verb, help = "web-restart", "graceful restart of the web server"
     one_shot = True
-
-    def inject(self, target: Target, **args) -> dict:
-        target.service("web", "restart")
-        return {}
-
-    def heal(self, target: Target) -> dict:
-        target.service("web", "start")
-        return {}
+    service, action = "web", "restart"
 
 
-class BeatDown(Fault):
+class BeatDown(ServiceFault):
     verb, help, positional, timed = "beat-down", "stop Celery beat (no sweeps) for SECONDS", "seconds", True
-
-    def inject(self, target: Target, **args) -> dict:
-        target.service("celery_beat", "stop")
-        return {}
-
-    def heal(self, target: Target) -> dict:
-        target.service("celery_beat", "start")
-        return {}
+    service, action = "celery_beat", "stop"
 
 
-class CeleryDown(Fault):
+class CeleryDown(ServiceFault):
     verb, help = "celery-down", "stop the Celery worker: results are accepted but nobody stores them; heal: start"
-
-    def inject(self, target: Target, **args) -> dict:
-        target.service("celery_worker", "stop")
-        return {}
-
-    def heal(self, target: Target) -> dict:
-        target.service("celery_worker", "start")
-        return {}
+    service, action = "celery_worker", "stop"
 
 
 PROCESS_FAULTS = (NatsKill, NatsRestart, NatsPause, RedisRestart, RedisFlush, WebKill, WebRestart, BeatDown,
