@@ -18,27 +18,14 @@ class SandboxJobs:
         return job.dispatch_mode == DispatchMode.ASYNC_API
 
     def counts(self, job) -> JobCounts:
-        c = progress.counts(job.pk)
-        if not c.exists:
-            return _recorded(job)
-        return JobCounts(expected=c.total, processed=c.processed, failed=c.failed,
-                         unprocessed_image_ids=tuple(progress.pending_image_ids(job.pk, limit=50)),
-                         results_queued=progress.queued_results(job.pk, runtime.config().result_backlog_grace))
+        found = _counts_of([job])[job.pk]
+        if isinstance(found, Exception):
+            raise found
+        return found
 
-    def counts_many(self, jobs) -> dict[int, JobCounts]:
+    def counts_many(self, jobs) -> dict[int, JobCounts | Exception]:
         """counts() of many jobs in one Redis pipeline (the sweep's batched path)."""
-        found = progress.progress_many([job.pk for job in jobs], runtime.config().result_backlog_grace, limit=50)
-        out: dict[int, JobCounts | Exception] = {}
-        for job in jobs:
-            p = found[job.pk]
-            c = p.counts
-            try:
-                out[job.pk] = JobCounts(expected=c.total, processed=c.processed, failed=c.failed,
-                                        unprocessed_image_ids=tuple(p.pending_image_ids),
-                                        results_queued=p.results_queued) if c.exists else _recorded(job)
-            except Exception as exc:  # one job's bad record must not cost the others their look
-                out[job.pk] = exc
-        return out
+        return _counts_of(jobs)
 
     def fail(self, job, reason: str) -> None:
         job.status = JobState.FAILURE
@@ -69,3 +56,18 @@ def _recorded(job) -> JobCounts:
     total = job.stage_param("collect", "total_images")
     return JobCounts(expected=total, processed=job.stage_param("process", "processed"),
                      failed=job.stage_param("process", "failed"))
+
+
+def _counts_of(jobs) -> dict[int, JobCounts | Exception]:
+    found = progress.progress_many([job.pk for job in jobs], runtime.config().result_backlog_grace, limit=50)
+    out: dict[int, JobCounts | Exception] = {}
+    for job in jobs:
+        p = found[job.pk]
+        c = p.counts
+        try:
+            out[job.pk] = JobCounts(expected=c.total, processed=c.processed, failed=c.failed,
+                                    unprocessed_image_ids=tuple(p.pending_image_ids),
+                                    results_queued=p.results_queued) if c.exists else _recorded(job)
+        except Exception as exc:  # one job's bad record must not cost the others their look
+            out[job.pk] = exc
+    return out

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import time
 from dataclasses import dataclass
 from functools import lru_cache
@@ -51,21 +50,10 @@ def initialise(job_id: int, image_ids: list[int]) -> None:
     pipe.execute()
 
 
-def record(job_id: int, image_id: int, failed: bool) -> bool:
-    """Mark one image processed. True only the first time (a result posted twice counts once)."""
-    k = _keys(job_id)
-    pipe = client().pipeline()
-    pipe.srem(k["process"], image_id)
-    pipe.srem(k["results"], image_id)
-    if failed:
-        pipe.sadd(k["failed"], image_id)
-    removed, *_ = pipe.execute()
-    return bool(removed)
-
-
 def record_batch(job_id: int, images: list[tuple[int, bool]]) -> tuple[list[bool], Counts]:
-    """record() for each (image_id, failed) and then counts(), in one round trip: whether each was the first
-    result for its image (a repeat within the batch is not), and the counts after the batch."""
+    """Mark each (image_id, failed) processed and read counts(), in one round trip: whether each was the
+    first result for its image (a repeat within the batch is not; a result posted twice counts once), and
+    the counts after the batch."""
     k = _keys(job_id)
     pipe = client().pipeline()
     for image_id, failed in images:
@@ -105,24 +93,16 @@ def results_queued(job_id: int, image_ids: list[int]) -> None:
         client().zadd(_keys(job_id)["queued"], {str(i): now for i in image_ids})
 
 
-def result_stored(job_id: int, image_id: int) -> None:
-    results_stored(job_id, [image_id])
-
-
 def results_stored(job_id: int, image_ids: list[int]) -> None:
     if image_ids:
         client().zrem(_keys(job_id)["queued"], *(str(i) for i in image_ids))
 
 
-def queued_results(job_id: int, within: float) -> int:
-    """Results queued in the last `within` seconds and not stored yet; older ones count as lost
-    (a killed Celery worker, a flushed broker) so that they cannot hold a dead job open forever."""
-    return client().zcount(_keys(job_id)["queued"], time.time() - within, "+inf")
-
-
 @dataclass(frozen=True)
 class Progress:
-    """What the reaper reads per job: counts(), queued_results() and pending_image_ids()."""
+    """What the reaper reads per job: the counts, the results queued within the grace and not stored yet
+    (older ones count as lost — a killed Celery worker, a flushed broker — so that they cannot hold a dead
+    job open forever), and a sample of the unprocessed image ids."""
 
     counts: Counts
     results_queued: int
@@ -130,7 +110,7 @@ class Progress:
 
 
 def progress_many(job_ids: list[int], within: float, limit: int = 50, chunk: int = 500) -> dict[int, Progress]:
-    """counts(), queued_results(job_id, within) and pending_image_ids(job_id, limit) of many jobs in one
+    """Progress of many jobs (results queued in the last `within` seconds, up to `limit` image ids) in one
     pipeline per `chunk` jobs. Only a set too big for one SSCAN reply costs its job more round trips."""
     found: dict[int, Progress] = {}
     for at in range(0, len(job_ids), chunk):
@@ -145,20 +125,19 @@ def progress_many(job_ids: list[int], within: float, limit: int = 50, chunk: int
         replies = pipe.execute()
         for n, job_id in enumerate(part):
             total, remaining, failed, queued, (cursor, ids) = replies[n * 5:n * 5 + 5]
-            ids = list(ids)
-            while cursor != 0 and len(ids) < limit:  # the further pages pending_image_ids would read
-                cursor, page = client().sscan(_keys(job_id)["process"], cursor, count=limit)
-                ids.extend(page)
-            ids = ids[:limit]
             found[job_id] = Progress(counts=_counts(total, remaining, failed), results_queued=queued,
-                                     pending_image_ids=sorted(ids, key=lambda s: int(s) if s.isdigit() else 0))
+                                     pending_image_ids=_pending_sample(job_id, limit, cursor, ids))
     return found
 
 
-def pending_image_ids(job_id: int, limit: int = 1000) -> list[str]:
-    # a sample for the job log: stop scanning once there are enough (a 44k-image job is ~900 pages)
-    ids = list(itertools.islice(client().sscan_iter(_keys(job_id)["process"], count=limit), limit))
-    return sorted(ids, key=lambda s: int(s) if s.isdigit() else 0)
+def _pending_sample(job_id: int, limit: int, cursor: int, ids) -> list[str]:
+    """Up to `limit` unprocessed image ids for the job log, numerically sorted, given the first SSCAN page:
+    further pages are read only while there are not enough (a 44k-image job is ~900 pages)."""
+    ids = list(ids)
+    while cursor != 0 and len(ids) < limit:
+        cursor, page = client().sscan(_keys(job_id)["process"], cursor, count=limit)
+        ids.extend(page)
+    return sorted(ids[:limit], key=lambda s: int(s) if s.isdigit() else 0)
 
 
 def clear(job_id: int) -> None:
