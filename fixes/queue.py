@@ -310,7 +310,7 @@ class JobQueue(AdvisoryReader):
                         with contextlib.suppress(jserr.NotFoundError):
                             stream_info = await self._api(f"STREAM.INFO.{stream}")
         except QueueUnavailable:
-            return QueueSnapshot(**base, reachable=False, server_id=self.server_id)
+            return self._unreachable(job_id)
         fields: dict = {"server_id": self.server_id, "stream_exists": stream_info is not None}
         if stream_info is not None:
             state = stream_info["state"]
@@ -349,13 +349,11 @@ class JobQueue(AdvisoryReader):
         async def one(job_id: int) -> QueueSnapshot:
             async with gate:
                 if down.is_set():
-                    return QueueSnapshot(taken_at=time.time(), job_id=job_id, reachable=False,
-                                         server_id=self.server_id)
+                    return self._unreachable(job_id)
                 try:
                     snap = await asyncio.wait_for(self.snapshot(job_id), timeout)
                 except TimeoutError:
-                    snap = QueueSnapshot(taken_at=time.time(), job_id=job_id, reachable=False,
-                                         server_id=self.server_id)
+                    snap = self._unreachable(job_id)
                 if not snap.reachable:
                     down.set()
                 return snap
@@ -363,6 +361,9 @@ class JobQueue(AdvisoryReader):
         ids = list(job_ids)
         found = await asyncio.gather(*(one(i) for i in ids), return_exceptions=True)
         return {job_id: _no_cancel(value) for job_id, value in zip(ids, found, strict=True)}
+
+    def _unreachable(self, job_id: int) -> QueueSnapshot:
+        return QueueSnapshot(taken_at=time.time(), job_id=job_id, reachable=False, server_id=self.server_id)
 
     async def _api(self, what: str) -> dict:
         """Raw JetStream API request: keeps fields nats-py drops, like the server time `ts`."""

@@ -124,15 +124,14 @@ def sweep() -> SweepResult:
     watched = [job for job in jobs if binding.is_async(job) and job.status in binding.running_states]
     stored = {o.job_id: o.data for o in StoredObservation.objects.filter(job_id__in=[j.pk for j in jobs])}
     snapshots = _snapshots(watched)
-    counts = _counts(binding, _until_unreachable(watched, snapshots))
+    judged = _until_unreachable(watched, snapshots)  # no verdict while NATS is down
+    result.unreachable = len(judged) < len(watched)
+    result.looked_at = len(judged) + result.unreachable
+    counts = _counts(binding, judged)
     rows: dict[int, dict] = {}
     to_fail: list[tuple[object, Verdict]] = []
-    for job in watched:
-        result.looked_at += 1
+    for job in judged:
         snapshot = snapshots[job.pk]
-        if isinstance(snapshot, QueueSnapshot) and not snapshot.reachable:
-            result.unreachable = True
-            break  # no verdict while NATS is down
         try:
             if isinstance(snapshot, Exception):
                 raise snapshot
