@@ -311,11 +311,9 @@ def fault_command(
         fault().heal(target)
         console.print(f"{verb}: healed")
         return
-    args: dict = {}
-    if fault.positional:
-        if arg is None:
-            raise typer.BadParameter(f"{verb} needs {fault.positional.upper()}")
-        args[fault.positional] = float(arg) if fault.positional == "seconds" else int(arg)
+    if fault.positional and arg is None:
+        raise typer.BadParameter(f"{verb} needs {fault.positional.upper()}")
+    args = fault.positional_args(arg)
     if wipe:
         args["wipe"] = True
     if batch is not None:

@@ -36,6 +36,13 @@ class Fault:
     timed: ClassVar[bool] = False  # takes `seconds` and heals itself after that long
     one_shot: ClassVar[bool] = False  # over once injected; heal only makes sure things run again
 
+    @classmethod
+    def positional_args(cls, value) -> dict:
+        """The inject() keyword for the positional argument as given on a command line: {} without one."""
+        if cls.positional is None:
+            return {}
+        return {cls.positional: float(value) if cls.positional == "seconds" else int(value)}
+
     def inject(self, target: Target, **args) -> dict | None:
         raise NotImplementedError
 

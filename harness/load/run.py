@@ -67,12 +67,9 @@ class PlannedFault:
     def args(self, job_ids: list[int]) -> dict:
         from harness.chaos import FAULTS
 
-        positional = FAULTS[self.verb].positional
-        if positional == "job":
-            return {"job": job_ids[0]}
-        if positional == "seconds":
-            return {"seconds": float(self.arg or 1)}
-        return {"wipe": True} if self.arg == "wipe" else {}
+        fault = FAULTS[self.verb]
+        value = job_ids[0] if fault.positional == "job" else self.arg or 1
+        return {**fault.positional_args(value), **({"wipe": True} if self.arg == "wipe" else {})}
 
 
 def parse_fault(text: str) -> PlannedFault:
