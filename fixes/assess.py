@@ -12,121 +12,12 @@ Every rule is written against measured JetStream behaviour:
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
-from enum import StrEnum
 
 from fixes.config import FixesConfig
 from fixes.layout import QueueLayout
+from fixes.model import Assessment, Condition, JobCounts, Observation, QueueSnapshot
 
 MAX_LISTED_IMAGES = 20
-
-
-@dataclass(frozen=True)
-class QueueSnapshot:
-    """The job's stream and consumer state at one moment (consumer_info first, then stream_info)."""
-
-    taken_at: float  # unix seconds, client clock
-    job_id: int | None = None
-    reachable: bool = True
-    server_id: str | None = None
-    stream_exists: bool = False
-    consumer_exists: bool = False
-    messages: int = 0
-    first_seq: int = 0
-    last_seq: int = 0
-    num_pending: int = 0
-    num_ack_pending: int = 0
-    num_waiting: int = 0
-    num_redelivered: int = 0
-    delivered_stream_seq: int = 0
-    delivered_consumer_seq: int = 0
-    last_active: float | None = None  # delivered.last_active, unix seconds, server clock
-    server_time: float | None = None  # server clock when consumer_info was answered
-
-    @property
-    def now(self) -> float:
-        """Compare last_active with the server's clock when we have it, so client clock skew cannot matter."""
-        return self.server_time if self.server_time is not None else self.taken_at
-
-    @property
-    def quiescent(self) -> bool:
-        return self.num_pending == 0 and self.num_ack_pending == 0
-
-    @property
-    def outstanding(self) -> int:
-        return self.num_pending + self.num_ack_pending
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> QueueSnapshot:
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
-
-
-@dataclass(frozen=True)
-class JobCounts:
-    """The app's own progress: `processed` includes `failed`."""
-
-    expected: int
-    processed: int
-    failed: int = 0
-    unprocessed_image_ids: tuple[str, ...] = ()
-    # results the app accepted but has not stored yet (e.g. waiting in a Celery queue): their tasks
-    # may look dead in NATS, yet the work is done
-    results_queued: int = 0
-
-    @property
-    def remaining(self) -> int:
-        return self.expected - self.processed
-
-    def to_dict(self) -> dict:
-        return {**dataclasses.asdict(self), "unprocessed_image_ids": list(self.unprocessed_image_ids)}
-
-    @classmethod
-    def from_dict(cls, data: dict) -> JobCounts:
-        return cls(
-            expected=int(data["expected"]),
-            processed=int(data["processed"]),
-            failed=int(data.get("failed", 0)),
-            results_queued=int(data.get("results_queued", 0)),
-            unprocessed_image_ids=tuple(str(i) for i in data.get("unprocessed_image_ids", ())),
-        )
-
-
-@dataclass(frozen=True)
-class Observation:
-    snapshot: QueueSnapshot
-    counts: JobCounts
-
-    def to_dict(self) -> dict:
-        return {"snapshot": self.snapshot.to_dict(), "counts": self.counts.to_dict()}
-
-    @classmethod
-    def from_dict(cls, data: dict) -> Observation:
-        return cls(QueueSnapshot.from_dict(data["snapshot"]), JobCounts.from_dict(data["counts"]))
-
-
-class Condition(StrEnum):
-    HEALTHY = "healthy"
-    FINISHED = "finished"
-    DEAD_TASKS = "dead_tasks"
-    STUCK_NO_FETCHER = "stuck_no_fetcher"
-    STREAM_LOST = "stream_lost"
-    CONSUMER_LOST = "consumer_lost"
-    NATS_UNREACHABLE = "nats_unreachable"
-    WAITING_FOR_WORKERS = "waiting_for_workers"  # nothing was ever delivered; not acted on
-
-
-@dataclass(frozen=True)
-class Verdict:
-    condition: Condition
-    act: bool  # the caller should fail the job now
-    confirmed: bool  # the condition also held on the previous observation (always True with confirmations=1)
-    dead: int = 0  # tasks that will never produce a result
-    reason: str = ""
-    evidence: dict = field(default_factory=dict)
 
 
 def assess(
@@ -134,11 +25,21 @@ def assess(
     layout: QueueLayout,
     config: FixesConfig,
     previous: Observation | None = None,
-) -> Verdict:
-    """Classify `current`; confirm against `previous` when config.confirmations > 1.
+    *,
+    watch_since: float | None = None,
+    after_outage: bool = False,
+) -> Assessment:
+    """Classify `current`; confirm against `previous` (the look before) when config.confirmations > 1.
 
-    Only one previous observation is kept, so any confirmations >= 2 means "held on two consecutive polls".
+    The watch clock: workers cannot fetch while NATS is away, so after an outage (`after_outage`) or a
+    server restart (server_id changed) idleness is counted from now at the earliest, never from before.
+    Pass the returned `watch_since` back in with the next look.
     """
+    snap = current.snapshot
+    if snap.reachable and (after_outage or (previous is not None and previous.snapshot.server_id != snap.server_id)):
+        watch_since = snap.now
+    if watch_since is not None and snap.last_active is not None and snap.last_active < watch_since:
+        current = dataclasses.replace(current, snapshot=dataclasses.replace(snap, last_active=watch_since))
     condition, dead, reason = _classify(current, layout, config, previous)
     evidence = _evidence(current, layout, previous)
     confirmed = config.confirmations <= 1 or (
@@ -149,11 +50,10 @@ def assess(
     if condition in (Condition.STREAM_LOST, Condition.CONSUMER_LOST):
         actionable = config.stream_lost_detection and dead > 0
     elif condition is Condition.STUCK_NO_FETCHER:
-        actionable = config.stuck_detection and config.stuck_action == "fail"
+        actionable = config.stuck_detection  # stuck_action says whether acting means failing or warning
     else:
-        # DEAD_TASKS is gated by whoever calls (inline reaper or sweep switch)
-        actionable = condition is Condition.DEAD_TASKS
-    return Verdict(condition, actionable and confirmed, confirmed, dead, reason, evidence)
+        actionable = condition is Condition.DEAD_TASKS  # gated by the caller (inline reaper or sweep switch)
+    return Assessment(condition, actionable and confirmed, confirmed, dead, reason, evidence, watch_since)
 
 
 def _classify(

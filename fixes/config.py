@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 SWEEP_INTERVAL_DEFAULT = 60.0  # seconds between two periodic sweeps
 STUCK_GRACE_DEFAULT = 5.0  # seconds beyond ack_wait before "no delivery activity" counts as stuck
-CONFIRMATIONS_DEFAULT = 2
-RESULT_BACKLOG_GRACE_DEFAULT = 600.0  # seconds a queued, unstored result keeps its job from being reaped  # consecutive sweep observations needed before acting
+CONFIRMATIONS_DEFAULT = 2  # consecutive looks a condition must hold on before the reaper acts
+RESULT_BACKLOG_GRACE_DEFAULT = 600.0  # seconds a queued, unstored result keeps its job from being reaped
 
 
 @dataclass(frozen=True)
@@ -20,7 +20,8 @@ class FixesConfig:
     stream_lost_detection: bool = True  # fail jobs whose stream vanished (ephemeral NATS restart)
     cleanup_on_terminal: bool = True  # delete stream, consumer and Redis state on REVOKED/FAILURE/SUCCESS
     idempotent_start: bool = True  # locked Start/retry: delete leftovers, publish once with dedupe ids
-    fencing: bool = True  # reject results whose reply_subject belongs to an earlier attempt
+    fencing: bool = True  # one consumer per attempt; results of an earlier attempt are refused and never acked
+    dedupe_results: bool = True  # a second result for an image in the same attempt is acked, not stored
     advisories: bool = True  # capture MAX_DELIVERIES / MSG_TERMINATED advisories durably
     extend_on_result: bool = True  # a posted result restarts its task's ack_wait while it waits to be saved
     sweep_interval: float = SWEEP_INTERVAL_DEFAULT
@@ -50,8 +51,9 @@ class FixesConfig:
         return cls(**{**{name: False for name in cls.switches()}, **overrides})
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str], prefix: str = "CHAOS_") -> FixesConfig:
-        """CHAOS_FIXES=on|off sets every switch; CHAOS_FIX_<SWITCH>=0|1 overrides one of them."""
+    def from_env(cls, environ: Mapping[str, str], prefix: str) -> FixesConfig:
+        """<prefix>FIXES=on|off sets every switch; <prefix>FIX_<SWITCH>=0|1 overrides one of them;
+        <prefix>SWEEP_INTERVAL, STUCK_GRACE, RESULT_BACKLOG_GRACE, STUCK_ACTION set the knobs."""
         master = environ.get(f"{prefix}FIXES", "on").strip().lower()
         if master not in ("on", "off", "1", "0", "true", "false"):
             raise ValueError(f"{prefix}FIXES must be on or off, got {master!r}")

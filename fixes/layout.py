@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 ANTENNA_MAX_DELIVER = 2
 ANTENNA_ACK_WAIT = 300.0
 ANTENNA_MAX_ACK_PENDING = 1000
 ANTENNA_STREAM_MAX_AGE = 86400.0
+MAX_SUBJECT = 255
 
 
 @dataclass(frozen=True)
@@ -21,7 +23,11 @@ class QueueLayout:
     ack_wait: float = ANTENNA_ACK_WAIT
     max_deliver: int = ANTENNA_MAX_DELIVER
     max_ack_pending: int = ANTENNA_MAX_ACK_PENDING
-    advisory_stream: str = "job_advisories"
+    per_attempt_consumer: bool = False  # stale acks cannot cross attempts: each attempt its own consumer
+    # dead letters: reuse a stream that already captures advisories; else create this one, as the host would
+    advisory_stream: str | None = "advisories"
+    advisory_subjects: tuple[str, ...] = ("$JS.EVENT.ADVISORY.>",)
+    advisory_max_age: float = 3600.0
 
     def __post_init__(self):
         if self.retention not in ("limits", "workqueue"):
@@ -37,8 +43,13 @@ class QueueLayout:
     def subject(self, job_id: int) -> str:
         return self.subject_format.format(job_id=job_id)
 
-    def consumer(self, job_id: int) -> str:
-        return self.consumer_format.format(job_id=job_id)
+    def consumer(self, job_id: int, attempt: int | None = None) -> str:
+        name = self.consumer_format.format(job_id=job_id)
+        if not self.per_attempt_consumer:
+            return name
+        if attempt is None:
+            raise ValueError("this layout names a consumer per attempt: pass the attempt")
+        return f"{name}-a{attempt}"
 
     def msg_id(self, job_id: int, attempt: int, image_id) -> str:
         """Nats-Msg-Id for one task: a retried publish inside the dedupe window is stored once."""
@@ -63,39 +74,41 @@ class AckRef:
         return self.timestamp_ns / 1e9
 
 
-_BAD_NAME_CHARS = set("*> \t\r\n")
+_NAME = re.compile(r"[!-~]+")  # printable ASCII, no space; '*', '>' and '.' are refused below
 
 
 def _name(token: str) -> str:
-    if not token or _BAD_NAME_CHARS & set(token):
+    if not _NAME.fullmatch(token) or "*" in token or ">" in token:
         raise ValueError(f"bad name token {token!r}")
     return token
 
 
 def _number(token: str) -> int:
-    if not token.isascii() or not token.isdigit():
+    if not token.isascii() or not token.isdigit() or len(token) > 20:
         raise ValueError(f"bad number token {token!r}")
     return int(token)
 
 
 def parse_reply_subject(subject: str) -> AckRef:
     """Parse `$JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<ts>.<pending>` or the newer form
-    `$JS.ACK.<domain>.<account hash>.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<ts>.<pending>.<random>`.
+    `$JS.ACK.<domain>.<account hash>.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<ts>.<pending>[.<random>]`.
 
-    Anything else raises ValueError. Reply subjects come from workers over HTTP: never publish an ack to a
-    subject that did not parse (a crafted `$JS.API.STREAM.DELETE.<name>` would delete a stream).
+    Anything else raises ValueError. Reply subjects come from workers over HTTP: never publish to a subject
+    that did not parse (a crafted `$JS.API.STREAM.DELETE.<name>` would delete a stream; spaces or CR/LF
+    would inject protocol into older clients).
     """
-    if not isinstance(subject, str):
-        raise ValueError(f"reply subject must be a string, got {type(subject).__name__}")
+    if not isinstance(subject, str) or len(subject) > MAX_SUBJECT:
+        raise ValueError("reply subject must be a string of at most %d characters" % MAX_SUBJECT)
     tokens = subject.split(".")
     if tokens[:2] != ["$JS", "ACK"]:
         raise ValueError(f"not a JetStream ack subject: {subject!r}")
     domain = None
     if len(tokens) == 9:
         rest = tokens[2:]
-    elif len(tokens) >= 11:
+    elif len(tokens) in (11, 12):
         domain = None if tokens[2] == "_" else _name(tokens[2])
-        _name(tokens[3])
+        for token in tokens[3:4] + tokens[11:]:
+            _name(token)
         rest = tokens[4:11]
     else:
         raise ValueError(f"unexpected number of tokens in ack subject: {subject!r}")
@@ -104,18 +117,11 @@ def parse_reply_subject(subject: str) -> AckRef:
     return AckRef(_name(stream), _name(consumer), delivered, sseq, cseq, ts, pending, domain)
 
 
-def belongs_to_attempt(ref: AckRef, layout: QueueLayout, job_id: int, attempt_started: float) -> bool:
-    """True if the delivery belongs to the job's current attempt.
+def belongs_to_attempt(ref: AckRef, layout: QueueLayout, job_id: int, attempt: int) -> bool:
+    """True if the delivery names the stream and consumer of the job's current attempt.
 
-    After delete + re-create under the same names the server accepts a stale ack from the previous attempt
-    and applies it to the new message with the same sequence numbers (it ignores the timestamp). Every task
-    of the current attempt was stored after its stream was created, so fence on that time.
-    `attempt_started` is the stream creation time returned by JobQueue.create/ensure (server clock, which
-    nats-py truncates to microseconds): compare in whole microseconds so float rounding cannot flip the fence.
+    A stale ack of an earlier attempt names a consumer that no longer exists, so the server drops it even
+    when it reaches NATS (a +ACK buffered across a reconnect); with one consumer name for every attempt the
+    server would apply it to the new attempt's message with the same sequence numbers.
     """
-    started_ns = round(attempt_started * 1_000_000) * 1000
-    return (
-        ref.stream == layout.stream(job_id)
-        and ref.consumer == layout.consumer(job_id)
-        and ref.timestamp_ns >= started_ns
-    )
+    return ref.stream == layout.stream(job_id) and ref.consumer == layout.consumer(job_id, attempt)

@@ -2,7 +2,7 @@ from django.apps import AppConfig
 from django.conf import settings
 
 
-class FixesConfig(AppConfig):
+class FixesAppConfig(AppConfig):
     name = "fixes.django"
     label = "fixes"
     verbose_name = "Job queue fixes"

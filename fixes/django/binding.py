@@ -1,10 +1,11 @@
-"""What the fixes need to know about the host app's job model. Antenna implements this once."""
+"""The seam: what the fixes need to know about the host app's jobs. A host implements this class once and
+names it in settings.FIXES_JOB_BINDING; fixes/ never reads the host's objects any other way."""
 
 from __future__ import annotations
 
 from typing import Any, Protocol
 
-from fixes.assess import JobCounts
+from fixes.model import JobCounts
 
 
 class JobBinding(Protocol):
@@ -12,25 +13,33 @@ class JobBinding(Protocol):
     running_states: tuple[str, ...]  # states the sweep looks at (e.g. STARTED, RETRY)
     terminal_states: tuple[str, ...]  # states that trigger cleanup (REVOKED, FAILURE, SUCCESS)
     busy_states: tuple[str, ...]  # a Start in one of these is refused (409)
+    startable_states: tuple[str, ...]  # a queued run of the current attempt may still publish (PENDING, RETRY)
 
-    def is_async(self, job) -> bool: ...
+    def is_async(self, job) -> bool:
+        """The job's tasks go through NATS (Antenna: dispatch_mode == async_api)."""
 
-    def counts(self, job) -> JobCounts: ...
+    def attempt(self, job) -> int:
+        """The job's epoch: bumped by every Start/Retry (begin_attempt), never reset."""
 
-    # Optional: `counts_many(self, jobs) -> dict[int, JobCounts | Exception]`, counts() of many jobs at once
-    # keyed by job pk (e.g. one Redis pipeline), a job's own error in its place. The sweep uses it when
-    # present (an error of the whole call skips every job of that pass), else counts() per job.
+    def begin_attempt(self, job, attempt: int, status: str) -> None:
+        """Reset progress for a new attempt, store `attempt` as the job's epoch, set `status` (no save)."""
+
+    def counts(self, job) -> JobCounts:
+        """expected/processed/failed and a sample of unprocessed image ids (results_queued is the fixes' own).
+
+        Optional: `counts_many(self, jobs) -> {job pk: JobCounts | Exception}` for many jobs at once (the
+        sweep uses it when present: e.g. one Redis pipeline)."""
+
+    def image_of_task(self, payload: bytes) -> str | None:
+        """The image a published task payload is for (names dead letters in the job's log)."""
+
+    def image_of_result(self, result: dict) -> str | None:
+        """The image a posted result is for (None: it names none)."""
 
     def fail(self, job, reason: str) -> None:
-        """Move the job to FAILURE (finished_at set) and log the reason on the job."""
+        """Move the job to FAILURE (finished_at set), save, and log the reason on the job."""
 
     def log(self, job, message: str, level: str = "INFO") -> None: ...
 
     def clear_state(self, job_id: int) -> None:
         """Delete the job's progress state outside the database (Redis)."""
-
-    def reset_for_attempt(self, job) -> None:
-        """Reset progress and stage params, bump the attempt counter, set PENDING (no save)."""
-
-    def attempt_started(self, job) -> float | None:
-        """Unix time the current attempt's stream was created (fencing of stale reply subjects)."""

@@ -1,261 +1,180 @@
 """The reaper: turns a dead, stuck or lost job into FAILURE with a reason on the job's log.
 
-`check_inline` runs inside /tasks/ when a worker finds nothing to do (fast path while workers
-poll); `sweep` runs from Celery beat and needs no worker at all.
+`hand_out` serves /tasks/ and runs `check_inline` when a worker finds nothing to do (the fast path while
+workers poll); `sweep` runs from Celery beat and needs no worker at all (fixes.plan decides, OrmStore acts).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import time
-from dataclasses import dataclass, field
 
 from django.db import transaction
+from django.db.models import Count
 
-from fixes.assess import Condition, JobCounts, Observation, QueueSnapshot, Verdict, assess
+from fixes import plan
+from fixes.assess import assess
 from fixes.django import runtime
 from fixes.django.cleanup import retry_pending
-from fixes.django.models import Observation as StoredObservation
+from fixes.django.models import ResultRecord, SweepRecord
+from fixes.jetstream.errors import QueueMissing, QueueUnavailable
+from fixes.jetstream.inspect import SNAPSHOT_CONCURRENCY, SNAPSHOT_TIMEOUT
+from fixes.model import Assessment, Condition, JobCounts, Observation
 
 log = logging.getLogger(__name__)
 
-ACTIONABLE = {Condition.DEAD_TASKS, Condition.STUCK_NO_FETCHER, Condition.STREAM_LOST, Condition.CONSUMER_LOST}
 DETAIL_LIMIT = 20
-SNAPSHOT_CONCURRENCY = 32  # NATS snapshots in flight at once during a sweep
-SNAPSHOT_TIMEOUT = 5.0  # s per snapshot, as one bridge call per job allowed; longer counts as unreachable
 STORE_BATCH = 1000
 
 
-def observe(job) -> Observation:
-    snapshot = runtime.bridge().call(lambda q: q.snapshot(job.pk))
-    return Observation(snapshot=snapshot, counts=runtime.binding().counts(job))
+def hand_out(job, batch: int, timeout: float) -> list:
+    """Reserve up to `batch` deliveries of the job's current attempt; when there are none, look whether the
+    job is dead or lost. Raises QueueUnavailable (answer 503) when NATS is not answering."""
+    attempt = runtime.binding().attempt(job)
+    try:
+        deliveries = runtime.bridge().call(lambda q: q.reserve(job.pk, batch, timeout, attempt), timeout=timeout + 5)
+    except QueueMissing:
+        deliveries = []  # "drained" to the worker; the check below tells a lost stream apart
+    if not deliveries:
+        check_inline(job)
+    return deliveries
 
 
-def check_inline(job) -> Verdict | None:
+def check_inline(job) -> Assessment | None:
     """Assess a job whose /tasks/ call came back empty; fail it if it is dead or lost."""
     config = runtime.config()
     if not config.inline_reaper:
         return None
     first = observe(job)
-    verdict = assess(first, runtime.layout(), config)
-    if verdict.condition not in (Condition.DEAD_TASKS, Condition.STREAM_LOST, Condition.CONSUMER_LOST):
-        return verdict
-    # the two NATS calls are not atomic: confirm on a second look before acting
-    verdict = assess(observe(job), runtime.layout(), config, previous=first)
-    if verdict.act:
-        fail_job(job.pk, verdict, expected_attempt=job.attempt)
-    return verdict
-
-
-def fail_job(job_id: int, verdict: Verdict, expected_attempt: int | None = None) -> bool:
-    binding = runtime.binding()
-    reason = verdict.reason + dead_letter_detail(job_id, verdict)
-    with transaction.atomic():
-        job = binding.model.objects.select_for_update().get(pk=job_id)
-        if job.status not in binding.running_states:
-            return False  # finished or restarted meanwhile
-        if expected_attempt is not None and getattr(job, "attempt", expected_attempt) != expected_attempt:
-            return False
-        if verdict.condition is Condition.STUCK_NO_FETCHER and runtime.config().stuck_action == "warn":
-            binding.log(job, reason, level="WARNING")
-            return False
-        binding.fail(job, reason)
-    log.warning("job %s failed by the reaper: %s", job_id, reason)
-    return True
-
-
-def dead_letter_detail(job_id: int, verdict: Verdict) -> str:
-    """Name the dead tasks from the durable advisory stream: which images, after how many deliveries."""
-    if verdict.condition is not Condition.DEAD_TASKS or not runtime.config().advisories:
-        return ""
-    binding = runtime.binding()
-    job = binding.model.objects.get(pk=job_id)
-    since = binding.attempt_started(job)
-    try:
-        letters = runtime.bridge().call(lambda q: q.dead_letters(job_id, since=since))
-    except Exception as exc:
-        log.info("no dead-letter detail for job %s: %r", job_id, exc)
-        return ""
-    if not letters:
-        return ""
-    parts = []
-    for letter in letters[:DETAIL_LIMIT]:
-        image = _image_of(job_id, letter.stream_seq)
-        what = f"image {image}" if image else f"seq {letter.stream_seq}"
-        parts.append(f"{what} ({letter.kind}, {letter.deliveries} deliveries)")
-    more = f" (+{len(letters) - DETAIL_LIMIT} more)" if len(letters) > DETAIL_LIMIT else ""
-    return f". Dead letters: {', '.join(parts)}{more}"
-
-
-def _image_of(job_id: int, seq: int) -> str | None:
-    import json
-
-    try:
-        data = runtime.bridge().call(lambda q: q.read_task(job_id, seq))
-        return str(json.loads(data)["image_id"]) if data else None
-    except Exception:
-        return None
-
-
-@dataclass
-class SweepResult:
-    looked_at: int = 0
-    failed: list[int] = field(default_factory=list)
-    unreachable: bool = False
-    cleanups_retried: int = 0
-    seconds: float = 0.0
-    skipped: list[int] = field(default_factory=list)  # jobs whose look raised: logged, the others go on
-
-
-def sweep() -> SweepResult:
-    """One pass over running async jobs. Acts only on a condition seen on two consecutive passes.
-
-    Batched: one query for the stored observations, the NATS snapshots concurrently in one bridge call,
-    the app's counts in one call when the binding has `counts_many`, one upsert of the observations.
-    Jobs are judged in list order up to the first one NATS did not answer for, as one by one; a job
-    whose own look or verdict raises is skipped and logged.
-    """
-    config, binding, started = runtime.config(), runtime.binding(), time.monotonic()
-    result = SweepResult()
-    if not config.sweep:
-        return result
-    jobs = list(binding.model.objects.filter(status__in=binding.running_states))
-    watched = [job for job in jobs if binding.is_async(job) and job.status in binding.running_states]
-    stored = {o.job_id: o.data for o in StoredObservation.objects.filter(job_id__in=[j.pk for j in jobs])}
-    snapshots = _snapshots(watched)
-    judged = _until_unreachable(watched, snapshots)  # no verdict while NATS is down
-    result.unreachable = len(judged) < len(watched)
-    result.looked_at = len(judged) + result.unreachable
-    counts = _counts(binding, judged)
-    rows: dict[int, dict] = {}
-    to_fail: list[tuple[object, Verdict]] = []
-    for job in judged:
-        snapshot = snapshots[job.pk]
-        try:
-            if isinstance(snapshot, Exception):
-                raise snapshot
-            if isinstance(counts[job.pk], Exception):
-                raise counts[job.pk]
-            current = Observation(snapshot=snapshot, counts=counts[job.pk])
-            data = stored.get(job.pk, {})
-            previous = _load(data, job)
-            watch_since = _watch_since(data, previous, current)
-            current = _idle_at_most_since(current, watch_since)
-            verdict = assess(current, runtime.layout(), config, previous=previous)
-            rows[job.pk] = {**_dump(current, job), "watch_since": watch_since}
-        except Exception as exc:
-            result.skipped.append(job.pk)
-            log.warning("sweep: job %s skipped: %r", job.pk, exc, exc_info=len(result.skipped) == 1)
-            continue
-        if verdict.act and verdict.condition in ACTIONABLE:
-            to_fail.append((job, verdict))
-    if result.unreachable:
-        _mark_outage(jobs, {**stored, **rows})
-    else:
-        _store(rows)
-    for job, verdict in to_fail:
-        try:
-            if fail_job(job.pk, verdict, job.attempt):
-                result.failed.append(job.pk)
-        except Exception as exc:
-            result.skipped.append(job.pk)
-            log.warning("sweep: failing job %s raised: %r", job.pk, exc, exc_info=exc)
-    if not result.unreachable:
-        result.cleanups_retried = retry_pending()
-        StoredObservation.objects.exclude(job_id__in=[j.pk for j in jobs]).delete()
-    result.seconds = time.monotonic() - started
-    if result.failed or result.cleanups_retried or result.skipped:
-        log.warning("sweep: %s", result)
-    return result
-
-
-def _snapshots(jobs) -> dict[int, QueueSnapshot | Exception]:
-    """One bridge call; QueueUnavailable when the bridge is not connected at all (as observe() raises)."""
-    if not jobs:
-        return {}
-    ids = [job.pk for job in jobs]
-    rounds = -(-len(ids) // SNAPSHOT_CONCURRENCY)
-    return runtime.bridge().call(lambda q: q.snapshots(ids, SNAPSHOT_CONCURRENCY, SNAPSHOT_TIMEOUT),
-                                 timeout=SNAPSHOT_TIMEOUT * rounds + 5.0)
-
-
-def _until_unreachable(jobs, snapshots: dict) -> list:
-    """The jobs judged this pass: those before the first one NATS did not answer for."""
-    judged = []
-    for job in jobs:
-        snapshot = snapshots[job.pk]
-        if isinstance(snapshot, QueueSnapshot) and not snapshot.reachable:
-            break
-        judged.append(job)
+    judged = assess(first, runtime.layout(), config)
+    if judged.condition is Condition.NATS_UNREACHABLE:
+        raise QueueUnavailable("NATS did not answer")  # an empty fetch from a hung server is no "drained"
+    if judged.condition not in (Condition.DEAD_TASKS, Condition.STREAM_LOST, Condition.CONSUMER_LOST):
+        return judged
+    judged = assess(observe(job), runtime.layout(), config, previous=first)  # the two reads are not atomic
+    if judged.act:
+        OrmStore().fail(plan.Action(job.pk, runtime.binding().attempt(job), "fail", judged))
     return judged
 
 
-def _counts(binding, jobs) -> dict[int, JobCounts | Exception]:
-    """The binding's counts_many when it has one (an error of the whole call, e.g. Redis down, stands for
-    every job), else counts() per job, each job's error in its place."""
-    if not jobs:
-        return {}
-    many = getattr(binding, "counts_many", None)
-    if many is not None:
+def observe(job) -> Observation:
+    attempt = runtime.binding().attempt(job)
+    snapshot = runtime.bridge().call(lambda q: q.snapshot(job.pk, attempt))
+    return Observation(snapshot, OrmStore().counts_of([job])[job.pk])
+
+
+def sweep() -> plan.SweepResult:
+    config = runtime.config()
+    return plan.run_once(OrmStore(), BridgeReader(), runtime.layout(), config)
+
+
+class BridgeReader:
+    def snapshots(self, jobs: dict[int, int]) -> dict:
+        rounds = -(-len(jobs) // SNAPSHOT_CONCURRENCY)
+        return runtime.bridge().call(lambda q: q.snapshots(jobs, SNAPSHOT_CONCURRENCY, SNAPSHOT_TIMEOUT),
+                                     timeout=SNAPSHOT_TIMEOUT * rounds + 5.0)
+
+
+class OrmStore:
+    """fixes.plan.SweepStore over the Django ORM and the host's binding."""
+
+    def __init__(self):
+        self.binding = runtime.binding()
+        self._jobs: dict[int, object] = {}
+
+    def running(self) -> dict[int, int]:
+        b = self.binding
+        self._jobs = {job.pk: job for job in b.model.objects.filter(status__in=b.running_states) if b.is_async(job)}
+        return {pk: b.attempt(job) for pk, job in self._jobs.items()}
+
+    def previous(self, job_ids: list[int]) -> dict[int, plan.Record]:
+        return {r.job_id: plan.Record.from_dict(r.data) for r in SweepRecord.objects.filter(job_id__in=job_ids)}
+
+    def counts(self, job_ids: list[int]) -> dict[int, JobCounts | Exception]:
+        return self.counts_of([self._jobs[i] for i in job_ids])
+
+    def counts_of(self, jobs: list) -> dict[int, JobCounts | Exception]:
+        """The binding's counts (counts_many when it has one: an error of the whole call stands for every job),
+        plus the results each job's current attempt has queued within the backlog grace."""
+        b, found = self.binding, {}
+        if hasattr(b, "counts_many"):
+            try:
+                found = b.counts_many(jobs)
+            except Exception as exc:
+                found = {job.pk: exc for job in jobs}
+        else:
+            for job in jobs:
+                try:
+                    found[job.pk] = b.counts(job)
+                except Exception as exc:
+                    found[job.pk] = exc
+        queued = self._queued({job.pk: b.attempt(job) for job in jobs})
+        out = {}
+        for job in jobs:
+            counts = found.get(job.pk, KeyError("no counts for this job"))
+            if isinstance(counts, JobCounts) and queued.get(job.pk):
+                counts = JobCounts(counts.expected, counts.processed, counts.failed, counts.unprocessed_image_ids,
+                                   queued[job.pk])
+            out[job.pk] = counts
+        return out
+
+    def _queued(self, attempts: dict[int, int]) -> dict[int, int]:
+        """Results queued in the current attempt and not stored, within result_backlog_grace (older ones are
+        taken for lost - a killed Celery worker, a flushed broker - so they cannot hold a dead job open)."""
+        since = time.time() - runtime.config().result_backlog_grace
+        rows = (ResultRecord.objects.filter(job_id__in=list(attempts), stored=False, queued_at__gte=since)
+                .values("job_id", "attempt").annotate(n=Count("id")))
+        return {r["job_id"]: r["n"] for r in rows if attempts.get(r["job_id"]) == r["attempt"]}
+
+    def save(self, records: dict[int, plan.Record], running: list[int]) -> None:
+        SweepRecord.objects.bulk_create([SweepRecord(job_id=j, data=r.to_dict()) for j, r in records.items()],
+                                        batch_size=STORE_BATCH, update_conflicts=True, unique_fields=["job_id"],
+                                        update_fields=["data", "updated_at"])
+        SweepRecord.objects.exclude(job_id__in=running).delete()
+
+    def fail(self, action: plan.Action) -> bool:
+        b = self.binding
+        reason = action.assessment.reason + self._dead_letters(action)
+        with transaction.atomic():
+            job = b.model.objects.select_for_update().get(pk=action.job_id)
+            if job.status not in b.running_states or b.attempt(job) != action.attempt:
+                return False  # finished, cancelled or restarted since the look
+            b.fail(job, reason)
+        log.warning("job %s failed by the reaper: %s", action.job_id, reason)
+        return True
+
+    def warn(self, action: plan.Action) -> None:
+        job = self.binding.model.objects.get(pk=action.job_id)
+        self.binding.log(job, action.assessment.reason, level="WARNING")
+
+    def retry_cleanups(self) -> int:
+        return retry_pending()
+
+    def _dead_letters(self, action: plan.Action) -> str:
+        """Name the dead tasks from the captured advisories: which images, after how many deliveries."""
+        if action.assessment.condition is not Condition.DEAD_TASKS or not runtime.config().advisories:
+            return ""
+        job_id, attempt = action.job_id, action.attempt
+
+        async def read(q):
+            letters = await q.dead_letters(job_id, attempt)
+            return [(letter, await _quiet(q.read_task(job_id, letter.stream_seq))) for letter in letters[:DETAIL_LIMIT]], len(letters)
+
         try:
-            found = many(jobs)
+            named, total = runtime.bridge().call(read)
         except Exception as exc:
-            return {job.pk: exc for job in jobs}
-        missing = KeyError("counts_many returned nothing for this job")
-        return {job.pk: found.get(job.pk, missing) for job in jobs}
-    found: dict[int, JobCounts | Exception] = {}
-    for job in jobs:
-        try:
-            found[job.pk] = binding.counts(job)
-        except Exception as exc:
-            found[job.pk] = exc
-    return found
+            log.info("no dead-letter detail for job %s: %r", job_id, exc)
+            return ""
+        parts = []
+        for letter, payload in named:
+            image = self.binding.image_of_task(payload) if payload else None
+            parts.append(f"{f'image {image}' if image else f'seq {letter.stream_seq}'} ({letter.deliveries} deliveries)")
+        more = f" (+{total - DETAIL_LIMIT} more)" if total > DETAIL_LIMIT else ""
+        return f". Dead letters: {', '.join(parts)}{more}" if parts else ""
 
 
-def _store(rows: dict[int, dict]) -> None:
-    """Upsert the pass's observations in one statement (per batch of STORE_BATCH)."""
-    if rows:
-        StoredObservation.objects.bulk_create(
-            [StoredObservation(job_id=job_id, data=data) for job_id, data in rows.items()],
-            batch_size=STORE_BATCH, update_conflicts=True, unique_fields=["job_id"],
-            update_fields=["data", "updated_at"])
-
-
-def _mark_outage(jobs, known: dict[int, dict]) -> None:
-    """Every running job's stored observation (this pass's when it got one) gets the outage mark."""
-    _store({job.pk: {**known.get(job.pk, {}), "outage": True} for job in jobs})
-
-
-def _watch_since(data: dict, previous: Observation | None, current: Observation) -> float | None:
-    """Since when we could have seen the workers' activity: an outage or a server restart restarts the
-    clock, so workers that could not fetch while NATS was away are not taken for dead."""
-    now = current.snapshot.now
-    if data.get("outage"):
-        return now
-    if previous is not None and previous.snapshot.server_id != current.snapshot.server_id:
-        return now
-    return data.get("watch_since")
-
-
-def _idle_at_most_since(observation: Observation, since: float | None) -> Observation:
-    last_active = observation.snapshot.last_active
-    if since is None or last_active is None or last_active >= since:
-        return observation
-    return dataclasses.replace(observation, snapshot=dataclasses.replace(observation.snapshot, last_active=since))
-
-
-def _dump(observation: Observation, job) -> dict:
-    counts = observation.counts
-    return {
-        "attempt": getattr(job, "attempt", None),
-        "snapshot": observation.snapshot.to_dict(),
-        "counts": {"expected": counts.expected, "processed": counts.processed, "failed": counts.failed,
-                   "results_queued": counts.results_queued},
-    }
-
-
-def _load(data: dict, job) -> Observation | None:
-    if "snapshot" not in data or data.get("attempt") != getattr(job, "attempt", None):
-        return None  # an observation of an earlier attempt proves nothing about this one
-    return Observation(snapshot=QueueSnapshot.from_dict(data["snapshot"]), counts=JobCounts(**data["counts"]))
+async def _quiet(call):
+    try:
+        return await call
+    except Exception:
+        return None

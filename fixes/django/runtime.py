@@ -7,8 +7,8 @@ from functools import lru_cache
 from django.conf import settings
 from django.utils.module_loading import import_string
 
-from fixes.bridge import NatsBridge
 from fixes.config import FixesConfig
+from fixes.jetstream.bridge import NatsBridge
 from fixes.layout import QueueLayout
 
 
@@ -21,21 +21,25 @@ def config() -> FixesConfig:
 
 @lru_cache(maxsize=1)
 def layout() -> QueueLayout:
-    defaults = QueueLayout()
+    """Antenna's setting names; FIXES_ADVISORY_STREAM names the host's advisory stream (None: capture none)."""
+    d = QueueLayout()
     return QueueLayout(
-        ack_wait=float(getattr(settings, "NATS_TASK_TTR", defaults.ack_wait)),
-        max_deliver=int(getattr(settings, "NATS_MAX_DELIVER", defaults.max_deliver)),
-        max_ack_pending=int(getattr(settings, "NATS_MAX_ACK_PENDING", defaults.max_ack_pending)),
-        retention=getattr(settings, "NATS_RETENTION", defaults.retention),
-        storage=getattr(settings, "NATS_STORAGE", defaults.storage),
-        max_age=float(getattr(settings, "NATS_STREAM_MAX_AGE", defaults.max_age)),
+        ack_wait=float(getattr(settings, "NATS_TASK_TTR", d.ack_wait)),
+        max_deliver=int(getattr(settings, "NATS_MAX_DELIVER", d.max_deliver)),
+        max_ack_pending=int(getattr(settings, "NATS_MAX_ACK_PENDING", d.max_ack_pending)),
+        retention=getattr(settings, "NATS_RETENTION", d.retention),
+        storage=getattr(settings, "NATS_STORAGE", d.storage),
+        max_age=float(getattr(settings, "NATS_STREAM_MAX_AGE", d.max_age)),
+        per_attempt_consumer=config().fencing,
+        advisory_stream=getattr(settings, "FIXES_ADVISORY_STREAM", d.advisory_stream),
+        advisory_subjects=tuple(getattr(settings, "FIXES_ADVISORY_SUBJECTS", d.advisory_subjects)),
+        advisory_max_age=float(getattr(settings, "FIXES_ADVISORY_MAX_AGE", d.advisory_max_age)),
     )
 
 
 @lru_cache(maxsize=1)
 def bridge() -> NatsBridge:
-    # NatsBridge reconnects by itself after a fork (gunicorn / Celery prefork children)
-    return NatsBridge(settings.NATS_URL, layout())
+    return NatsBridge(settings.NATS_URL, layout())  # reconnects by itself after a fork (gunicorn, Celery)
 
 
 @lru_cache(maxsize=1)

@@ -19,14 +19,13 @@ def _remember(sender, instance, **kwargs):
 def _on_save(sender, instance, created, **kwargs):
     old, new = instance.__dict__.get(_STATUS), instance.status
     instance.__dict__[_STATUS] = new
-    if old == new or new not in runtime.binding().terminal_states:
-        return
-    if not runtime.config().cleanup_on_terminal:
+    binding = runtime.binding()
+    if old == new or new not in binding.terminal_states or not runtime.config().cleanup_on_terminal:
         return
     from fixes.django.cleanup import cleanup_job
 
-    job_id = instance.pk
-    transaction.on_commit(lambda: cleanup_job(job_id, reason=f"{old} -> {new}"))
+    job_id, attempt = instance.pk, binding.attempt(instance)
+    transaction.on_commit(lambda: cleanup_job(job_id, attempt, reason=f"{old} -> {new}"))
 
 
 def connect(model) -> None:

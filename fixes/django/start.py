@@ -1,4 +1,5 @@
-"""Idempotent Start/retry: one attempt at a time, leftovers deleted first, each image published once."""
+"""Start and Retry: with idempotent_start one attempt at a time, the previous attempt's leftovers deleted
+first, each image published once (Nats-Msg-Id); off, what Antenna does (no lock, publish on top)."""
 
 from __future__ import annotations
 
@@ -15,60 +16,67 @@ class StartRefused(Exception):
         super().__init__(f"job {job.pk} is {job.status}; cancel it or wait for it to finish before starting again")
 
 
-def begin_attempt(job_id: int, status: str | None = None):
-    """Lock the job, refuse if busy, delete the previous attempt's queue and state, reset progress.
+def begin(job_id: int, status: str):
+    """Begin the job's next attempt in `status` (PENDING, RETRY) and return the saved job.
 
-    Raises StartRefused, or QueueUnavailable when NATS cannot confirm the leftovers are gone
-    (then nothing was changed and the caller may retry).
+    Raises StartRefused while the job is busy, or QueueUnavailable when NATS cannot confirm the leftovers
+    are gone (then nothing was changed and the caller may retry).
     """
     binding = runtime.binding()
+    if not runtime.config().idempotent_start:
+        job = binding.model.objects.get(pk=job_id)
+        binding.begin_attempt(job, binding.attempt(job) + 1, status)
+        job.save()
+        return job
+    from fixes.django.models import PendingCleanup, ResultRecord, SweepRecord
+
     with transaction.atomic():
         job = binding.model.objects.select_for_update().get(pk=job_id)
         if job.status in binding.busy_states:
             raise StartRefused(job)
         runtime.bridge().call(lambda q: q.delete(job_id))
         binding.clear_state(job_id)
-        binding.reset_for_attempt(job)
-        if status:
-            job.status = status
+        binding.begin_attempt(job, binding.attempt(job) + 1, status)
         job.save()
-    from fixes.django.models import Observation, PendingCleanup
-
-    Observation.objects.filter(job_id=job_id).delete()
-    PendingCleanup.objects.filter(job_id=job_id).delete()
+        for model in (SweepRecord, PendingCleanup, ResultRecord):
+            model.objects.filter(job_id=job_id).delete()
     return job
 
 
-def publish_attempt(job_id: int, attempt: int, tasks: list[tuple[str, bytes]]) -> tuple[float, int]:
-    """Create the attempt's stream and publish every task once (Nats-Msg-Id dedupe).
+def superseded(job, attempt: int) -> bool:
+    """A queued run of `attempt` that must not publish: a later Start or a cancel came first."""
+    if not runtime.config().idempotent_start:
+        return False  # Antenna runs every queued Start, whatever happened since
+    binding = runtime.binding()
+    return binding.attempt(job) != attempt or job.status not in binding.startable_states
 
-    Never publishes on top of a live stream: if the stream already holds this attempt's
-    messages (a re-run of the same Celery task), nothing is published again.
-    If the job ended while this attempt was being published, the queue is deleted again: the job's
-    cleanup may have run before the stream existed, and nothing else would ever delete it.
-    Returns (stream creation time, messages stored by this call).
+
+def publish(job_id: int, attempt: int, tasks: list[tuple[object, bytes]]) -> int:
+    """Create the attempt's stream and consumer and publish (image_id, payload) tasks; returns how many were
+    stored. Raises QueueUnavailable (retry the run later: nothing is published twice).
+
+    With idempotent_start: never on top of a live stream (a re-run of the same Celery task publishes
+    nothing again), and if the job ended while this attempt was published, its queue is deleted again: the
+    job's cleanup may have run before the stream existed.
     """
-    capture_advisories = runtime.config().advisories
+    config, layout = runtime.config(), runtime.layout()
+    fenced = config.idempotent_start
+    items = [(layout.msg_id(job_id, attempt, image) if fenced else None, data) for image, data in tasks]
 
     async def run(q):
-        if capture_advisories:  # before any task can die: advisories are lost if nobody stores them
-            await q.ensure_advisory_stream()
-        created = await q.create(job_id)
-        snapshot = await q.snapshot(job_id)
-        if snapshot.last_seq >= len(tasks) > 0:
-            return created, 0
-        return created, await q.publish(job_id, tasks)
+        if config.advisories:  # before any task can die: advisories are lost if nobody stores them
+            await q.advisory_stream()
+        if not fenced:
+            await q.ensure(job_id, attempt)
+            return await q.publish(job_id, items)
+        await q.create(job_id, attempt)
+        if (await q.snapshot(job_id, attempt)).last_seq >= len(items) > 0:
+            return 0
+        return await q.publish(job_id, items)
 
-    created, stored = runtime.bridge().call(run, timeout=max(30.0, len(tasks) / 1000))
-    if _ended(job_id, attempt):
+    stored = runtime.bridge().call(run, timeout=max(30.0, len(items) / 1000))
+    if fenced:
         from fixes.django.cleanup import cleanup_job
 
-        cleanup_job(job_id, reason=f"attempt {attempt} published after the job ended")
-    return created, stored
-
-
-def _ended(job_id: int, attempt: int) -> bool:
-    """The job is final in this very attempt (a newer attempt owns the queue names: leave them alone)."""
-    binding = runtime.binding()
-    job = binding.model.objects.filter(pk=job_id).first()
-    return job is not None and job.attempt == attempt and job.status in binding.terminal_states
+        cleanup_job(job_id, attempt, reason=f"attempt {attempt} published after the job ended")
+    return stored

@@ -68,15 +68,14 @@ def services_alive(history: Sequence[Op], snapshot: dict) -> Verdict:
     return verdict("services_alive", violations, {"services": len(services)})
 
 
-def _task_seq(reply_subject: str, started_ns: int) -> int | None:
-    """The stream sequence a reply subject acks, if it belongs to the attempt whose stream was created then."""
+def _task_seq(reply_subject: str) -> int | None:
+    """The stream sequence a reply subject acks."""
     from fixes.layout import parse_reply_subject
 
     try:
-        ref = parse_reply_subject(reply_subject)
+        return parse_reply_subject(reply_subject).stream_seq
     except ValueError:
         return None
-    return ref.stream_seq if ref.timestamp_ns >= started_ns else None
 
 
 def not_failed_with_results_in_hand(history: Sequence[Op], snapshot: dict) -> Verdict:
@@ -101,14 +100,15 @@ def not_failed_with_results_in_hand(history: Sequence[Op], snapshot: dict) -> Ve
         if any(since <= wipe < failed_at for wipe in wipes):
             wiped += 1
             continue
-        started_ns = round((job.get("queue_created") or 0.0) * 1_000_000) * 1000
+        handed = {subject for op in select(history, f="reserve", type="ok", job=job["id"]) if op.time >= since
+                  for subject in op.value.get("reply_subjects", [])}  # deliveries of the current attempt
         accepted = set()
         for invoke, outcome in calls(history, "post"):
             if job_of(invoke) != job["id"] or outcome.type != "ok" or not since <= invoke.time < failed_at:
                 continue
             refused = outcome.value.get("refused") or {}
             for subject in invoke.value.get("reply_subjects") or []:
-                seq = _task_seq(subject, started_ns) if subject not in refused else None
+                seq = _task_seq(subject) if subject not in refused and subject in handed else None
                 if seq is not None:
                     accepted.add(seq)
         if len(accepted) >= job["images"]:

@@ -65,7 +65,7 @@ class Sampler:
     async def _main(self) -> None:
         import nats
 
-        from fixes.queue import JobQueue
+        from fixes.jetstream import JobQueue
 
         nc = None
         while nc is None and not self._stop.is_set():
@@ -93,7 +93,7 @@ class Sampler:
         if not job_ids:
             return
         rows = self._read(lambda: read_jobs(self._database(), job_ids))
-        queues = await read_queues(self._queue, job_ids)
+        queues = await read_queues(self._queue, {j: (rows or {}).get(j, {}).get("attempt", 0) for j in job_ids})
         progress = self._read(lambda: read_redis(self._redis_client(), job_ids), reset="_redis")
         for job_id in job_ids:
             row = (rows or {}).get(job_id)

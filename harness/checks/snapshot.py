@@ -29,9 +29,12 @@ class Sources:
         return cls(stack.settings["CHAOS_DATABASE_URL"], stack.nats.url, stack.redis.url, dict(stack.settings))
 
     def layout(self):
+        """The stack's queue layout: with fencing on, each attempt has its own consumer."""
+        from fixes.config import FixesConfig
         from fixes.layout import QueueLayout
 
-        return QueueLayout(retention=self.settings.get("CHAOS_RETENTION", "limits"))
+        fencing = FixesConfig.from_env(self.settings, prefix="CHAOS_").fencing
+        return QueueLayout(retention=self.settings.get("CHAOS_RETENTION", "limits"), per_attempt_consumer=fencing)
 
 
 def redis_keys(job_id: int) -> dict[str, str]:
@@ -53,11 +56,9 @@ def _process_params(progress: dict) -> dict:
 
 def read_jobs(db, job_ids: list[int]) -> dict[int, dict]:
     """Status, attempt and progress of each job (the sampler's cheap read)."""
-    rows = db.execute("select id, status, attempt, progress, queue_created from jobs_job where id = any(%s)",
-                      (job_ids,)).fetchall()
-    return {job_id: {"id": job_id, "status": status, "attempt": attempt, "queue_created": created,
-                     "progress": _process_params(progress)}
-            for job_id, status, attempt, progress, created in rows}
+    rows = db.execute("select id, status, attempt, progress from jobs_job where id = any(%s)", (job_ids,)).fetchall()
+    return {job_id: {"id": job_id, "status": status, "attempt": attempt, "progress": _process_params(progress)}
+            for job_id, status, attempt, progress in rows}
 
 
 def read_job_details(db, job_ids: list[int]) -> dict[int, dict]:
@@ -117,26 +118,26 @@ def redis_client(url: str, timeout: float = 0.5):
 # --- NATS ------------------------------------------------------------------------------------------------
 
 
-async def read_queues(queue, job_ids: Iterable[int]) -> dict[int, dict | None]:
-    """QueueSnapshot per job as a dict; None where NATS did not answer."""
+async def read_queues(queue, attempts: dict[int, int]) -> dict[int, dict | None]:
+    """QueueSnapshot per job ({job_id: attempt}) as a dict; None where NATS did not answer."""
     out = {}
-    for job_id in job_ids:
-        snap = await queue.snapshot(job_id)
+    for job_id, attempt in attempts.items():
+        snap = await queue.snapshot(job_id, attempt)
         out[job_id] = snap.to_dict() if snap.reachable else None
     return out
 
 
-async def _final_queues(sources: Sources, job_ids: list[int]) -> dict[int, dict | None]:
+async def _final_queues(sources: Sources, attempts: dict[int, int]) -> dict[int, dict | None]:
     import nats
 
-    from fixes.queue import JobQueue
+    from fixes.jetstream import JobQueue
 
     try:
         nc = await nats.connect(sources.nats_url, connect_timeout=2, allow_reconnect=False)
     except Exception:
-        return dict.fromkeys(job_ids)
+        return dict.fromkeys(attempts)
     try:
-        return await read_queues(JobQueue(nc, sources.layout(), api_timeout=2.0), job_ids)
+        return await read_queues(JobQueue(nc, sources.layout(), api_timeout=2.0), attempts)
     finally:
         with contextlib.suppress(Exception):
             await nc.close()
@@ -152,7 +153,7 @@ def collect(sources: Sources, job_ids: Iterable[int]) -> dict:
     job_ids = sorted(set(job_ids))
     with psycopg.connect(sources.database_url, connect_timeout=5, autocommit=True) as db:
         jobs = read_job_details(db, job_ids)
-    queues = asyncio.run(_final_queues(sources, job_ids))
+    queues = asyncio.run(_final_queues(sources, {job_id: job["attempt"] for job_id, job in jobs.items()}))
     try:
         with redis_client(sources.redis_url, timeout=2.0) as client:
             progress = read_redis(client, job_ids)

@@ -79,7 +79,7 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 4
 
 # --- the fixes: all on or all off with CHAOS_FIXES, each one overridable (CHAOS_FIX_<NAME>=0|1) ---
-FIXES = FixesConfig.from_env(os.environ)
+FIXES = FixesConfig.from_env(os.environ, prefix="CHAOS_")
 FIXES_JOB_BINDING = "harness.sandbox.jobs.binding.SandboxJobs"
 CELERY_BEAT_SCHEDULE = beat_schedule(FIXES)
 

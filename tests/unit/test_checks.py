@@ -13,7 +13,7 @@ def reply_subject(seq: int) -> str:
 
 
 def failed_job(images: int = 2) -> dict:
-    return {"id": 1, "status": "FAILURE", "images": images, "attempt": 1, "queue_created": CREATED,
+    return {"id": 1, "status": "FAILURE", "images": images, "attempt": 1,
             "progress": {"processed": 0}, "logs": [{"level": "ERROR", "message": "2 of 2 tasks exhausted"}]}
 
 
@@ -22,6 +22,7 @@ def timeline(*extra: Op) -> list[Op]:
     ops = [
         Op(CREATED - 1, "client", "start", "invoke", {"job": 1}),
         Op(CREATED - 0.5, "client", "start", "ok", {"job": 1, "status": 200}),
+        Op(CREATED + 0.5, "worker-0", "reserve", "ok", {"job": 1, "reply_subjects": subjects}),
         Op(CREATED + 1, "worker-0", "post", "invoke", {"job": 1, "reply_subjects": subjects}),
         Op(CREATED + 1.1, "worker-0", "post", "ok", {"job": 1, "status": 200, "refused": {}}),
         Op(CREATED + 9, "sampler", "status", "ok", {"job": 1, "status": "FAILURE", "attempt": 1}),
@@ -47,6 +48,13 @@ def test_a_redis_wipe_after_the_failure_excuses_nothing():
     wipe = Op(CREATED + 20, "nemesis", "inject", "invoke", {"fault": "redis-flush"})
     found = not_failed_with_results_in_hand(timeline(wipe), {"jobs": {1: failed_job()}})
     assert found.ok is False
+
+
+def test_results_for_deliveries_of_an_earlier_attempt_are_not_in_hand():
+    restart = [Op(CREATED + 0.7, "client", "start", "invoke", {"job": 1}),
+               Op(CREATED + 0.8, "client", "start", "ok", {"job": 1, "status": 200})]
+    found = not_failed_with_results_in_hand(timeline(*restart), {"jobs": {1: failed_job()}})
+    assert found.ok is True  # both subjects were handed out before the second Start
 
 
 def test_a_checker_that_crashes_answers_unknown():

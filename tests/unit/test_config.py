@@ -16,6 +16,7 @@ SWITCHES = [
     "cleanup_on_terminal",
     "idempotent_start",
     "fencing",
+    "dedupe_results",
     "advisories",
     "extend_on_result",
 ]
@@ -43,23 +44,23 @@ def test_all_off_with_overrides():
 
 
 def test_from_env_empty_is_default():
-    assert FixesConfig.from_env({}) == FixesConfig()
+    assert FixesConfig.from_env({}, prefix="CHAOS_") == FixesConfig()
 
 
 @pytest.mark.parametrize("value", ["off", "OFF", "0", "false", " off "])
 def test_from_env_master_off(value):
-    assert FixesConfig.from_env({"CHAOS_FIXES": value}) == FixesConfig.all_off()
+    assert FixesConfig.from_env({"CHAOS_FIXES": value}, prefix="CHAOS_") == FixesConfig.all_off()
 
 
 @pytest.mark.parametrize("value", ["on", "1", "true", "True"])
 def test_from_env_master_on(value):
-    assert FixesConfig.from_env({"CHAOS_FIXES": value}) == FixesConfig()
+    assert FixesConfig.from_env({"CHAOS_FIXES": value}, prefix="CHAOS_") == FixesConfig()
 
 
 def test_from_env_single_switch_overrides_master():
-    config = FixesConfig.from_env({"CHAOS_FIXES": "off", "CHAOS_FIX_FENCING": "1", "CHAOS_FIX_SWEEP": "yes"})
+    config = FixesConfig.from_env({"CHAOS_FIXES": "off", "CHAOS_FIX_FENCING": "1", "CHAOS_FIX_SWEEP": "yes"}, prefix="CHAOS_")
     assert config.fencing and config.sweep and not config.inline_reaper
-    config = FixesConfig.from_env({"CHAOS_FIX_STUCK_DETECTION": "0"})
+    config = FixesConfig.from_env({"CHAOS_FIX_STUCK_DETECTION": "0"}, prefix="CHAOS_")
     assert not config.stuck_detection and config.fencing
 
 
@@ -67,7 +68,7 @@ def test_from_env_knobs_and_prefix():
     env = {"X_SWEEP_INTERVAL": "2.5", "X_STUCK_GRACE": "0", "X_STUCK_ACTION": "warn"}
     config = FixesConfig.from_env(env, prefix="X_")
     assert (config.sweep_interval, config.stuck_grace, config.stuck_action) == (2.5, 0.0, "warn")
-    assert FixesConfig.from_env(env) == FixesConfig()  # other prefix: ignored
+    assert FixesConfig.from_env(env, prefix="CHAOS_") == FixesConfig()  # other prefix: ignored
 
 
 @pytest.mark.parametrize(
@@ -82,7 +83,7 @@ def test_from_env_knobs_and_prefix():
 )
 def test_from_env_rejects_bad_values(env):
     with pytest.raises(ValueError):
-        FixesConfig.from_env(env)
+        FixesConfig.from_env(env, prefix="CHAOS_")
 
 
 @pytest.mark.parametrize(

@@ -76,34 +76,42 @@ def test_round_trip(stream, consumer, numbers):
     assert ref == AckRef(stream, consumer, delivered, sseq, cseq, ts, pending)
 
 
-# ---- fencing (nats-facts Q9: a stale ack after re-create acks the new attempt's task) ----------------------
+# ---- fencing (nats-facts Q9: with one consumer name for every attempt a stale ack acks the new attempt's task)
 
-STARTED = 1795386122.090  # the new attempt's stream creation time
-
-
-def test_fence_accepts_current_attempt():
-    ref = parse_reply_subject("$JS.ACK.job_1.job-1-consumer.1.3.3.1795386122094724817.2")
-    assert belongs_to_attempt(ref, LAYOUT, 1, STARTED)
+PER_ATTEMPT = QueueLayout(per_attempt_consumer=True)
 
 
-def test_fence_rejects_stale_reply_from_previous_attempt_with_same_sequences():
-    stale = parse_reply_subject(V1)  # stored 0.3 ms before the re-created stream existed
-    assert not belongs_to_attempt(stale, LAYOUT, 1, STARTED)
+def test_fence_accepts_the_current_attempts_consumer():
+    ref = parse_reply_subject("$JS.ACK.job_1.job-1-consumer-a2.1.3.3.1795386122094724817.2")
+    assert belongs_to_attempt(ref, PER_ATTEMPT, 1, 2)
+
+
+def test_fence_rejects_a_delivery_of_the_previous_attempt_with_the_same_sequences():
+    stale = parse_reply_subject("$JS.ACK.job_1.job-1-consumer-a1.1.3.3.1795386122094724817.2")
+    assert not belongs_to_attempt(stale, PER_ATTEMPT, 1, 2)
 
 
 def test_fence_rejects_other_job_or_consumer():
-    ref = parse_reply_subject("$JS.ACK.job_2.job-2-consumer.1.3.3.1795386122094724817.2")
-    assert not belongs_to_attempt(ref, LAYOUT, 1, STARTED)
+    ref = parse_reply_subject("$JS.ACK.job_2.job-2-consumer-a2.1.3.3.1795386122094724817.2")
+    assert not belongs_to_attempt(ref, PER_ATTEMPT, 1, 2)
     ref = parse_reply_subject("$JS.ACK.job_1.other.1.3.3.1795386122094724817.2")
-    assert not belongs_to_attempt(ref, LAYOUT, 1, STARTED)
+    assert not belongs_to_attempt(ref, PER_ATTEMPT, 1, 2)
 
 
-@given(
-    started_us=st.integers(1_500_000_000_000_000, 2_500_000_000_000_000),
-    offset_ns=st.integers(-(10**12), 10**12),
-)
-def test_fence_is_exact_to_the_nanosecond_at_microsecond_start_times(started_us, offset_ns):
-    # stream creation times come microsecond-truncated; the float must not blur the threshold
-    started_ns = started_us * 1000
-    ref = AckRef("job_1", "job-1-consumer", 1, 1, 1, started_ns + offset_ns, 0)
-    assert belongs_to_attempt(ref, LAYOUT, 1, started_us / 1e6) == (offset_ns >= 0)
+def test_a_per_attempt_layout_needs_the_attempt():
+    with pytest.raises(ValueError):
+        PER_ATTEMPT.consumer(1)
+    assert QueueLayout().consumer(1, 5) == "job-1-consumer"  # Antenna's name: one for every attempt
+
+
+@pytest.mark.parametrize("tail", [" x", "\r\nPUB x 1", "\t", "*", ">"])
+def test_whitespace_and_wildcards_anywhere_are_refused(tail):
+    for subject in (f"$JS.ACK.job_1.job-1-consumer{tail}.1.3.3.17.2",
+                    f"$JS.ACK._.ACCHASH.job_1.c.1.3.3.17.2.rand{tail}"):
+        with pytest.raises(ValueError):
+            parse_reply_subject(subject)
+
+
+def test_too_many_tokens_are_refused():
+    with pytest.raises(ValueError):
+        parse_reply_subject("$JS.ACK._.ACCHASH.job_1.c.1.3.3.17.2.rand.extra")

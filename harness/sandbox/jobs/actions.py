@@ -5,28 +5,16 @@ from __future__ import annotations
 from django.db import transaction
 from django.utils import timezone
 
-from fixes.django import runtime
-from fixes.django.start import begin_attempt
-from harness.sandbox.jobs.models import Job, JobState, empty_progress
+from fixes.django import start as fixes_start
+from harness.sandbox.jobs.models import Job, JobState
 
 
 def start(job_id: int, retry: bool = False) -> Job:
-    """Antenna: no lock, no state check, stage params reset, collect + publish again on top.
-
-    With idempotent_start on: locked, refused while running (StartRefused → 409), leftovers deleted.
-    """
+    """Start or retry: the fixes' begin (Antenna: stage params reset, no lock, no state check; with the
+    fixes: locked, refused while running (StartRefused → 409), leftovers deleted), then run_job."""
     from harness.sandbox.jobs.tasks import run_job
 
-    status = JobState.RETRY if retry else JobState.PENDING
-    if runtime.config().idempotent_start:
-        job = begin_attempt(job_id, status=status)
-    else:
-        job = Job.objects.get(pk=job_id)
-        job.progress = empty_progress()
-        job.attempt += 1
-        job.status = status
-        job.finished_at = None
-        job.save()
+    job = fixes_start.begin(job_id, status=JobState.RETRY if retry else JobState.PENDING)
     result = run_job.apply_async(args=[job.pk, job.attempt])
     Job.objects.filter(pk=job.pk).update(task_id=result.id)
     job.task_id = result.id

@@ -2,8 +2,9 @@
 
 from django.utils import timezone
 
-from fixes.assess import JobCounts
-from fixes.django import runtime
+import json
+
+from fixes.model import JobCounts
 from harness.sandbox.jobs import progress
 from harness.sandbox.jobs.models import DispatchMode, Job, JobState, empty_progress
 
@@ -13,9 +14,28 @@ class SandboxJobs:
     running_states = (JobState.STARTED, JobState.RETRY)
     terminal_states = (JobState.REVOKED, JobState.FAILURE, JobState.SUCCESS)
     busy_states = (JobState.PENDING, JobState.STARTED, JobState.RETRY, JobState.CANCELING)
+    startable_states = (JobState.PENDING, JobState.RETRY)
 
     def is_async(self, job) -> bool:
         return job.dispatch_mode == DispatchMode.ASYNC_API
+
+    def attempt(self, job) -> int:
+        return job.attempt
+
+    def begin_attempt(self, job, attempt: int, status: str) -> None:
+        job.progress = empty_progress()
+        job.attempt = attempt
+        job.status = status
+        job.started_at = job.finished_at = None
+
+    def image_of_task(self, payload: bytes) -> str | None:
+        return str(json.loads(payload)["image_id"])
+
+    def image_of_result(self, result: dict) -> str | None:
+        from harness.sandbox.jobs.tasks import result_image_id
+
+        image = result_image_id(result)
+        return None if image is None else str(image)
 
     def counts(self, job) -> JobCounts:
         found = _counts_of([job])[job.pk]
@@ -40,16 +60,6 @@ class SandboxJobs:
     def clear_state(self, job_id: int) -> None:
         progress.clear(job_id)
 
-    def reset_for_attempt(self, job) -> None:
-        job.progress = empty_progress()
-        job.attempt += 1
-        job.status = JobState.PENDING
-        job.queue_created = None
-        job.started_at = job.finished_at = None
-
-    def attempt_started(self, job) -> float | None:
-        return job.queue_created
-
 
 def _recorded(job) -> JobCounts:
     """Redis state lost: fall back to what the database recorded."""
@@ -59,15 +69,14 @@ def _recorded(job) -> JobCounts:
 
 
 def _counts_of(jobs) -> dict[int, JobCounts | Exception]:
-    found = progress.progress_many([job.pk for job in jobs], runtime.config().result_backlog_grace, limit=50)
+    found = progress.progress_many([job.pk for job in jobs], limit=50)
     out: dict[int, JobCounts | Exception] = {}
     for job in jobs:
         p = found[job.pk]
         c = p.counts
         try:
             out[job.pk] = JobCounts(expected=c.total, processed=c.processed, failed=c.failed,
-                                    unprocessed_image_ids=tuple(p.pending_image_ids),
-                                    results_queued=p.results_queued) if c.exists else _recorded(job)
+                                    unprocessed_image_ids=tuple(p.pending_image_ids)) if c.exists else _recorded(job)
         except Exception as exc:  # one job's bad record must not cost the others their look
             out[job.pk] = exc
     return out

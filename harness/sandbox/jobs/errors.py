@@ -6,7 +6,7 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_handler
 
-from fixes.queue import QueueUnavailable
+from fixes.jetstream import QueueUnavailable
 
 log = logging.getLogger(__name__)
 RETRY_AFTER = "2"

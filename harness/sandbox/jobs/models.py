@@ -72,8 +72,7 @@ class Job(models.Model):
     status = models.CharField(max_length=20, choices=JobState.choices, default=JobState.CREATED)
     dispatch_mode = models.CharField(max_length=20, choices=DispatchMode.choices, default=DispatchMode.ASYNC_API)
     progress = models.JSONField(default=empty_progress)
-    attempt = models.PositiveIntegerField(default=0)
-    queue_created = models.FloatField(null=True, blank=True)  # unix time the attempt's stream was created
+    attempt = models.PositiveIntegerField(default=0)  # the job's epoch: one per Start (not in Antenna: the fixes' binding needs it)
     task_id = models.CharField(max_length=255, blank=True, default="")  # Celery id of the run task
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)

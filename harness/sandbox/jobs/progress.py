@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -23,7 +22,6 @@ def _keys(job_id: int) -> dict[str, str]:
         "results": f"job:{job_id}:pending_images:results",
         "failed": f"job:{job_id}:failed_images",
         "total": f"job:{job_id}:pending_images_total",
-        "queued": f"job:{job_id}:results_queued",  # not in Antenna: image id -> when its result was queued
     }
 
 
@@ -86,46 +84,29 @@ def _counts(total, remaining, failed) -> Counts:
     return Counts(total=int(total or 0), remaining=remaining, failed=failed, exists=total is not None)
 
 
-def results_queued(job_id: int, image_ids: list[int]) -> None:
-    """Results accepted by /result/ and handed to Celery: the job is not dead while they wait."""
-    if image_ids:
-        now = time.time()
-        client().zadd(_keys(job_id)["queued"], {str(i): now for i in image_ids})
-
-
-def results_stored(job_id: int, image_ids: list[int]) -> None:
-    if image_ids:
-        client().zrem(_keys(job_id)["queued"], *(str(i) for i in image_ids))
-
-
 @dataclass(frozen=True)
 class Progress:
-    """What the reaper reads per job: the counts, the results queued within the grace and not stored yet
-    (older ones count as lost — a killed Celery worker, a flushed broker — so that they cannot hold a dead
-    job open forever), and a sample of the unprocessed image ids."""
+    """What the reaper reads per job: the counts and a sample of the unprocessed image ids."""
 
     counts: Counts
-    results_queued: int
     pending_image_ids: list[str]
 
 
-def progress_many(job_ids: list[int], within: float, limit: int = 50, chunk: int = 500) -> dict[int, Progress]:
-    """Progress of many jobs (results queued in the last `within` seconds, up to `limit` image ids) in one
-    pipeline per `chunk` jobs. Only a set too big for one SSCAN reply costs its job more round trips."""
+def progress_many(job_ids: list[int], limit: int = 50, chunk: int = 500) -> dict[int, Progress]:
+    """Progress of many jobs (with up to `limit` unprocessed image ids) in one pipeline per `chunk` jobs.
+    Only a set too big for one SSCAN reply costs its job more round trips."""
     found: dict[int, Progress] = {}
     for at in range(0, len(job_ids), chunk):
         part = job_ids[at:at + chunk]
-        since = time.time() - within
         pipe = client().pipeline(transaction=False)
         for job_id in part:
             k = _keys(job_id)
             _queue_counts(pipe, k)
-            pipe.zcount(k["queued"], since, "+inf")
             pipe.sscan(k["process"], 0, count=limit)
         replies = pipe.execute()
         for n, job_id in enumerate(part):
-            total, remaining, failed, queued, (cursor, ids) = replies[n * 5:n * 5 + 5]
-            found[job_id] = Progress(counts=_counts(total, remaining, failed), results_queued=queued,
+            total, remaining, failed, (cursor, ids) = replies[n * 4:n * 4 + 4]
+            found[job_id] = Progress(counts=_counts(total, remaining, failed),
                                      pending_image_ids=_pending_sample(job_id, limit, cursor, ids))
     return found
 

@@ -9,9 +9,9 @@ from celery import shared_task
 from django.db import transaction
 from django.utils import timezone
 
-from fixes.django import fencing, runtime
-from fixes.django.start import publish_attempt
-from fixes.queue import QueueUnavailable
+from fixes.django import intake, runtime
+from fixes.django import start as fixes_start
+from fixes.jetstream import QueueUnavailable
 from harness.sandbox.jobs import progress
 from harness.sandbox.jobs.models import ImageResult, Job, JobState
 
@@ -22,8 +22,7 @@ RETRY_DELAY = 1.0  # seconds before a result task retries after NATS/Redis troub
 @shared_task(bind=True, max_retries=30, ignore_result=True)
 def run_job(self, job_id: int, attempt: int) -> None:
     job = Job.objects.get(pk=job_id)
-    fenced = runtime.config().idempotent_start  # Antenna runs every queued Start, whatever happened since
-    if fenced and not _current(job, attempt):
+    if fixes_start.superseded(job, attempt):
         log.info("run_job %s attempt %s skipped: job is %s attempt %s", job_id, attempt, job.status, job.attempt)
         return
     images = list(job.images.order_by("id").values_list("id", "url"))
@@ -32,39 +31,23 @@ def run_job(self, job_id: int, attempt: int) -> None:
     job.stage("collect").update(status=JobState.SUCCESS, progress=1.0)
     job.save(update_fields=["progress", "updated_at"])
     job.log(f"Collected {len(images)} images (attempt {attempt})")
-    layout = runtime.layout()
-    tasks = [
-        (
-            layout.msg_id(job_id, attempt, image_id) if runtime.config().idempotent_start else None,
-            json.dumps({"id": f"{job_id}-{image_id}", "image_id": str(image_id), "image_url": url,
-                        "job_id": job_id, "attempt": attempt}).encode(),
-        )
-        for image_id, url in images
-    ]
+    tasks = [(image_id, json.dumps({"id": f"{job_id}-{image_id}", "image_id": str(image_id), "image_url": url,
+                                    "job_id": job_id, "attempt": attempt}).encode()) for image_id, url in images]
     try:
         progress.initialise(job_id, [i for i, _ in images])
-        if runtime.config().idempotent_start:
-            created, stored = publish_attempt(job_id, attempt, tasks)
-        else:  # Antenna: create what is missing, publish on top of whatever is there
-            created = runtime.bridge().call(lambda q: q.ensure(job_id))
-            stored = runtime.bridge().call(lambda q: q.publish(job_id, tasks), timeout=max(30.0, len(tasks) / 1000))
+        stored = fixes_start.publish(job_id, attempt, tasks)
     except QueueUnavailable as exc:
         raise self.retry(exc=exc, countdown=RETRY_DELAY) from exc
     with transaction.atomic():
         job = Job.objects.select_for_update().get(pk=job_id)
-        if fenced and not _current(job, attempt):
+        if fixes_start.superseded(job, attempt):
             return
         job.status = JobState.STARTED
-        job.queue_created = created
         job.started_at = timezone.now()
         job.progress["summary"]["status"] = JobState.STARTED
         job.stage("process")["status"] = JobState.STARTED
         job.save()
-    job.log(f"Published {stored} tasks to NATS stream {layout.stream(job_id)}")
-
-
-def _current(job: Job, attempt: int) -> bool:
-    return job.attempt == attempt and job.status in (JobState.PENDING, JobState.RETRY)
+    job.log(f"Published {stored} tasks to NATS stream {runtime.layout().stream(job_id)}")
 
 
 def result_image_id(result: dict) -> int | None:
@@ -96,10 +79,7 @@ def process_result(self, job_id: int, reply_subject: str, result: dict) -> None:
 
 
 def _handle(job_id: int, items: list[tuple[str, dict]]) -> None:
-    acks = _process_batch(job_id, items)
-    if acks:
-        runtime.bridge().call(lambda q: q.ack_all(acks))
-    progress.results_stored(job_id, [i for _, r in items if (i := result_image_id(r)) is not None])
+    intake.acknowledge(_process_batch(job_id, items))
 
 
 def _retried_errors() -> tuple[type[Exception], ...]:
@@ -119,10 +99,10 @@ def _process_batch(job_id: int, items: list[tuple[str, dict]]) -> list[str]:
         if job.status in JobState.final_states():
             log.info("%d result(s) for job %s ignored: job is %s", len(items), job_id, job.status)
             return []
-        items = _current_attempt(job, items)
+        items, acks = intake.admit(job, items)
         rows = _save(job, items)
         if not rows:
-            return [subject for subject, _ in items]  # only results naming no image of the job
+            return acks  # only results naming no image of the job, or repeats
         firsts, counts = progress.record_batch(job_id, [(image_id, failed) for image_id, failed, _ in rows])
         if not counts.exists:  # Antenna's _fail_job (#1162)
             runtime.binding().fail(job, "Job state missing in Redis (flushed or expired); cannot count progress")
@@ -132,36 +112,26 @@ def _process_batch(job_id: int, items: list[tuple[str, dict]]) -> list[str]:
             done = _update_progress(job, counts, counted)
     if done:
         job.log(f"Completed: {counts.processed} images processed, {counts.failed} failed")
-        if not runtime.config().cleanup_on_terminal:
-            # Antenna already cleans up on completion; the fixes extend this to REVOKED/FAILURE
-            from fixes.django.cleanup import cleanup_job
-
-            cleanup_job(job_id, reason="completed")
-    return [subject for subject, _ in items]
+        _cleanup_completed(job_id, job.attempt)
+    return acks
 
 
-def _current_attempt(job: Job, items: list[tuple[str, dict]]) -> list[tuple[str, dict]]:
-    """Fencing again, now that the result is stored: a Start may have come between the POST (fenced then)
-    and this task. A result of an earlier attempt is neither stored, counted nor acked."""
-    current = [(subject, result) for subject, result in items if fencing.rejection(job, subject) is None]
-    if len(current) < len(items):
-        log.info("job %s attempt %s: %d queued result(s) of an earlier attempt dropped",
-                 job.pk, job.attempt, len(items) - len(current))
-    return current
+def _cleanup_completed(job_id: int, attempt: int) -> None:
+    """Antenna deletes a completed job's stream and Redis state (the fixes do it on every terminal state)."""
+    if not Job.objects.filter(pk=job_id, attempt=attempt, status=JobState.SUCCESS).exists():
+        return  # started again meanwhile: the queue belongs to the new attempt
+    try:
+        runtime.bridge().call(lambda q: q.delete(job_id))
+        progress.clear(job_id)
+    except Exception as exc:
+        log.warning("cleanup of completed job %s failed: %r", job_id, exc)
 
 
 def _save(job: Job, items: list[tuple[str, dict]]) -> list[tuple[int, bool, dict]]:
-    """Store the results that name an image of the job: (image_id, failed, result) for each, in order.
-
-    With fencing on, a result whose image already has one for this attempt is not stored again (one query
-    for the batch; race-free because the caller holds the job-row lock). Off, like Antenna, every copy is."""
+    """Store the results that name an image of the job: (image_id, failed, result) for each, in order."""
     wanted = [(subject, result, result_image_id(result)) for subject, result in items]
     ids = {image_id for _, _, image_id in wanted if image_id is not None}
     known = set(job.images.filter(pk__in=ids).values_list("pk", flat=True)) if ids else set()
-    seen = set()
-    if runtime.config().fencing and known:
-        seen = set(ImageResult.objects.filter(job=job, attempt=job.attempt, image_id__in=known)
-                   .values_list("image_id", flat=True))
     rows, new = [], []
     for subject, result, image_id in wanted:
         if image_id not in known:
@@ -169,10 +139,6 @@ def _save(job: Job, items: list[tuple[str, dict]]) -> list[tuple[int, bool, dict
             continue
         failed = "error" in result
         rows.append((image_id, failed, result))
-        if image_id in seen:
-            continue
-        if runtime.config().fencing:
-            seen.add(image_id)
         detections = result.get("detections") or []
         new.append(ImageResult(
             job=job, attempt=job.attempt, image_id=image_id, reply_subject=subject,

@@ -16,10 +16,9 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
-from fixes.assess import Condition
-from fixes.django import fencing, reaper, runtime
+from fixes.django import intake, reaper, runtime
 from fixes.django.start import StartRefused
-from fixes.queue import QueueMissing, QueueUnavailable
+from fixes.jetstream import QueueUnavailable
 from harness.sandbox.jobs import actions, progress, validation
 from harness.sandbox.jobs.models import DispatchMode, Job, JobState, Pipeline, Project, SourceImage
 from harness.sandbox.jobs.serializers import job_detail, job_summary
@@ -100,7 +99,7 @@ def job(request, job_id: int):
     data = job_detail(job, logs=True)
     if request.query_params.get("queue") in ("1", "true"):
         try:
-            data["queue"] = runtime.bridge().call(lambda q: q.snapshot(job_id)).to_dict()
+            data["queue"] = runtime.bridge().call(lambda q: q.snapshot(job_id, job.attempt)).to_dict()
         except QueueUnavailable:
             data["queue"] = None
     return Response(data)
@@ -138,63 +137,31 @@ def tasks(request, job_id: int):
         raise ValidationError({"error": f"job {job_id} is not an async_api job"})
     if job.status not in (JobState.STARTED, JobState.RETRY):
         return Response({"tasks": []})
-    try:
-        deliveries = runtime.bridge().call(
-            lambda q: q.reserve(job_id, size, timeout=settings.TASKS_FETCH_TIMEOUT),
-            timeout=settings.TASKS_FETCH_TIMEOUT + 5,
-        )
-    except QueueMissing:
-        deliveries = []  # Antenna answers "drained"; the reaper below tells a lost stream apart
     handed = []
-    for d in deliveries:
+    for d in reaper.hand_out(job, size, timeout=settings.TASKS_FETCH_TIMEOUT):
         task = json.loads(d.data)
         handed.append({"id": str(task["id"]), "image_id": str(task["image_id"]),
                        "image_url": task["image_url"], "reply_subject": d.reply_subject})
-    if not handed:
-        verdict = reaper.check_inline(job)
-        if verdict is not None and verdict.condition is Condition.NATS_UNREACHABLE:
-            raise QueueUnavailable("NATS did not answer")  # an empty fetch from a hung server is no "drained"
     return Response({"tasks": handed})
 
 
 @api_view(["POST"])
 def result(request, job_id: int):
-    from harness.sandbox.jobs.tasks import process_results, result_image_id
+    from harness.sandbox.jobs.tasks import process_results
 
     items = validation.results(request.data)
     job = get_object_or_404(Job, pk=job_id)
-    answers, accepted = [], []
-    for item in items:
-        refused = fencing.rejection(job, item["reply_subject"])
-        if refused:
-            log.info("job %s: %s result %s", job_id, refused, item["reply_subject"])
-            answers.append({"reply_subject": item["reply_subject"], "status": refused, "task_id": ""})
-        else:
-            answers.append({"reply_subject": item["reply_subject"], "status": "queued", "task_id": ""})
-            accepted.append([item["reply_subject"], item["result"]])
-    if accepted:
-        # before the task exists, so that storing them always comes after
-        progress.results_queued(job_id, [i for _, r in accepted if (i := result_image_id(r)) is not None])
-        # one task for the whole POST; a short argsrepr spares Celery a repr of every result for the headers
-        sent = process_results.apply_async(args=[job_id, accepted], argsrepr=f"({job_id}, <{len(accepted)} results>)")
-        for answer in answers:
-            if answer["status"] == "queued":
-                answer["task_id"] = sent.id
-        if runtime.config().extend_on_result:
-            extend_ack_wait([subject for subject, _ in accepted])
+    refused = intake.accept(job, [item["reply_subject"] for item in items], [item["result"] for item in items])
+    accepted = [[item["reply_subject"], item["result"]] for item, why in zip(items, refused, strict=True) if why is None]
+    task_id = ""
+    if accepted:  # one task for the whole POST; a short argsrepr spares Celery a repr of every result
+        task_id = process_results.apply_async(args=[job_id, accepted], argsrepr=f"({job_id}, <{len(accepted)} results>)").id
+    for item, why in zip(items, refused, strict=True):
+        if why:
+            log.info("job %s: %s result %s", job_id, why, item["reply_subject"])
+    answers = [{"reply_subject": item["reply_subject"], "status": why or "queued", "task_id": "" if why else task_id}
+               for item, why in zip(items, refused, strict=True)]
     return Response({"status": "accepted", "job_id": job_id, "results_queued": len(accepted), "tasks": answers})
-
-
-def extend_ack_wait(reply_subjects: list[str]) -> None:
-    """A result that waits in the Celery queue is not lost work: keep NATS from redelivering its task."""
-    async def extend(q):
-        for subject in reply_subjects:
-            await q.in_progress(subject)
-
-    try:
-        runtime.bridge().call(extend)
-    except QueueUnavailable:
-        pass  # the results are queued; at worst a task is redelivered and its result counted once
 
 
 @api_view(["POST"])
@@ -202,7 +169,4 @@ def in_progress(request, job_id: int):
     """Extension (not in Antenna): a worker says it is still busy with these tasks (+WPI)."""
     subjects = validation.reply_subjects(request.data)
     job = get_object_or_404(Job, pk=job_id)
-    accepted = [s for s in subjects if fencing.rejection(job, s) is None]
-    for s in accepted:
-        runtime.bridge().call(lambda q, s=s: q.in_progress(s))
-    return Response({"job_id": job_id, "extended": len(accepted)})
+    return Response({"job_id": job_id, "extended": intake.extend(job, subjects)})

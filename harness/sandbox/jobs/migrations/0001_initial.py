@@ -24,7 +24,6 @@ class Migration(migrations.Migration):
                 ('dispatch_mode', models.CharField(choices=[('internal', 'Internal'), ('sync_api', 'Sync Api'), ('async_api', 'Async Api')], default='async_api', max_length=20)),
                 ('progress', models.JSONField(default=harness.sandbox.jobs.models.empty_progress)),
                 ('attempt', models.PositiveIntegerField(default=0)),
-                ('queue_created', models.FloatField(blank=True, null=True)),
                 ('task_id', models.CharField(blank=True, default='', max_length=255)),
                 ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
                 ('updated_at', models.DateTimeField(auto_now=True)),

@@ -18,7 +18,8 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from fixes.layout import QueueLayout
-from fixes.queue import JobQueue, QueueUnavailable
+from fixes.jetstream.errors import QueueUnavailable
+from fixes.jetstream.queue import JobQueue
 
 T = TypeVar("T")
 

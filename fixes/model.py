@@ -1,0 +1,116 @@
+"""What the fixes observe and decide, as plain data: no I/O, no framework."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+@dataclass(frozen=True)
+class QueueSnapshot:
+    """A job's stream and consumer at one moment (consumer info first, then stream info: not atomic)."""
+
+    taken_at: float  # unix seconds, client clock
+    job_id: int | None = None
+    reachable: bool = True
+    server_id: str | None = None
+    stream_exists: bool = False
+    consumer_exists: bool = False
+    messages: int = 0
+    first_seq: int = 0
+    last_seq: int = 0
+    num_pending: int = 0
+    num_ack_pending: int = 0
+    num_waiting: int = 0
+    num_redelivered: int = 0
+    delivered_stream_seq: int = 0
+    delivered_consumer_seq: int = 0
+    last_active: float | None = None  # delivered.last_active, unix seconds, server clock
+    server_time: float | None = None  # server clock when the consumer info was answered
+
+    @property
+    def now(self) -> float:
+        """The server's clock when known, so client clock skew cannot matter against last_active."""
+        return self.server_time if self.server_time is not None else self.taken_at
+
+    @property
+    def quiescent(self) -> bool:
+        return self.num_pending == 0 and self.num_ack_pending == 0
+
+    @property
+    def outstanding(self) -> int:
+        return self.num_pending + self.num_ack_pending
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> QueueSnapshot:
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+@dataclass(frozen=True)
+class JobCounts:
+    """The app's own progress (`processed` includes `failed`), and results accepted but not stored yet:
+    their tasks may look dead in NATS while the work is done."""
+
+    expected: int
+    processed: int
+    failed: int = 0
+    unprocessed_image_ids: tuple[str, ...] = ()
+    results_queued: int = 0
+
+    @property
+    def remaining(self) -> int:
+        return self.expected - self.processed
+
+    def to_dict(self) -> dict:
+        return {**dataclasses.asdict(self), "unprocessed_image_ids": list(self.unprocessed_image_ids)}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> JobCounts:
+        return cls(int(data["expected"]), int(data["processed"]), int(data.get("failed", 0)),
+                   tuple(str(i) for i in data.get("unprocessed_image_ids", ())), int(data.get("results_queued", 0)))
+
+
+@dataclass(frozen=True)
+class Observation:
+    snapshot: QueueSnapshot
+    counts: JobCounts
+
+    def to_dict(self) -> dict:
+        return {"snapshot": self.snapshot.to_dict(), "counts": self.counts.to_dict()}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Observation:
+        return cls(QueueSnapshot.from_dict(data["snapshot"]), JobCounts.from_dict(data["counts"]))
+
+
+class Condition(StrEnum):
+    HEALTHY = "healthy"
+    FINISHED = "finished"
+    DEAD_TASKS = "dead_tasks"
+    STUCK_NO_FETCHER = "stuck_no_fetcher"
+    STREAM_LOST = "stream_lost"
+    CONSUMER_LOST = "consumer_lost"
+    NATS_UNREACHABLE = "nats_unreachable"
+    WAITING_FOR_WORKERS = "waiting_for_workers"  # nothing was ever delivered; not acted on
+
+
+ACTIONABLE = frozenset({Condition.DEAD_TASKS, Condition.STUCK_NO_FETCHER, Condition.STREAM_LOST,
+                        Condition.CONSUMER_LOST})
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """The judge's answer about one job. `watch_since` is the clock to remember for the next look."""
+
+    condition: Condition
+    act: bool  # fail the job now
+    confirmed: bool  # the condition also held on the previous look (always True with confirmations=1)
+    dead: int = 0  # tasks that will never produce a result
+    reason: str = ""
+    evidence: dict = field(default_factory=dict)
+    watch_since: float | None = None
