@@ -38,8 +38,7 @@ def assess(
     snap = current.snapshot
     if snap.reachable and (after_outage or (previous is not None and previous.snapshot.server_id != snap.server_id)):
         watch_since = snap.now
-    if watch_since is not None and snap.last_active is not None and snap.last_active < watch_since:
-        current = dataclasses.replace(current, snapshot=dataclasses.replace(snap, last_active=watch_since))
+    current = watched(current, watch_since)
     condition, dead, reason = _classify(current, layout, config, previous)
     evidence = _evidence(current, layout, previous)
     confirmed = config.confirmations <= 1 or (
@@ -54,6 +53,15 @@ def assess(
     else:
         actionable = condition is Condition.DEAD_TASKS  # gated by the caller (inline reaper or sweep switch)
     return Assessment(condition, actionable and confirmed, confirmed, dead, reason, evidence, watch_since)
+
+
+def watched(observation: Observation, since: float | None) -> Observation:
+    """The observation with delivery activity counted from `since` at the earliest (what the next look
+    must be compared with)."""
+    last_active = observation.snapshot.last_active
+    if since is None or last_active is None or last_active >= since:
+        return observation
+    return dataclasses.replace(observation, snapshot=dataclasses.replace(observation.snapshot, last_active=since))
 
 
 def _classify(

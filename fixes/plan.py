@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from fixes.assess import assess
+from fixes.assess import assess, watched
 from fixes.config import FixesConfig
 from fixes.layout import QueueLayout
 from fixes.model import ACTIONABLE, Assessment, Condition, JobCounts, Observation, QueueSnapshot
@@ -81,7 +81,7 @@ def plan(jobs: Mapping[int, int], snapshots: Mapping[int, QueueSnapshot | Except
         if kind:
             out.actions.append(Action(job_id, attempt, kind, judged))
         stuck = judged.condition is Condition.STUCK_NO_FETCHER
-        out.records[job_id] = Record(attempt, current, judged.watch_since,
+        out.records[job_id] = Record(attempt, watched(current, judged.watch_since), judged.watch_since,
                                      warned=stuck and (kind == "warn" or bool(before and before.warned)))
     if out.unreachable:  # keep every running job's last look, marked: the watch clock restarts after it
         out.records = {job_id: _outage(out.records.get(job_id) or previous.get(job_id), attempt)

@@ -15,16 +15,17 @@ from pathlib import Path
 
 import pytest
 
-from fixes.assess import Condition, JobCounts, Observation, assess
-from fixes.bridge import NatsBridge
+from fixes.assess import assess
 from fixes.config import FixesConfig
-from fixes.layout import QueueLayout
-from fixes.queue import JobQueue, QueueMissing, QueueUnavailable, belongs_to_attempt, parse_reply_subject
+from fixes.jetstream import JobQueue, NatsBridge, QueueMissing, QueueUnavailable
+from fixes.layout import QueueLayout, belongs_to_attempt, parse_reply_subject
+from fixes.model import Condition, JobCounts, Observation
 
 pytestmark = pytest.mark.integration
 
 NATS_SERVER = Path(sys.executable).parent / "nats-server"
 FAST = QueueLayout(ack_wait=1.0, max_deliver=2, max_age=600.0)
+PER_ATTEMPT = dataclasses.replace(FAST, per_attempt_consumer=True)
 RETENTIONS = ["limits", "workqueue"]
 job_ids = itertools.count(100)
 
@@ -117,16 +118,15 @@ def test_create_publish_dedupes_by_msg_id_and_ensure_only_adds_missing(server):
     job = next(job_ids)
 
     async def scenario(q: JobQueue):
-        created = await q.create(job)
-        assert abs(created - time.time()) < 5
+        await q.create(job)
         items = [(FAST.msg_id(job, 1, i), b"task %d" % i) for i in range(50)]
         assert await q.publish(job, items) == 50
         assert await q.publish(job, items) == 0  # a retried publish inside the dedupe window
         assert await q.publish(job, [(None, b"x")] * 3) == 3  # baseline: no ids, no dedupe
         assert (await q.snapshot(job)).messages == 53
-        assert await q.ensure(job) == pytest.approx(created, abs=1e-6)
+        await q.ensure(job)
         await q._js.delete_consumer(FAST.stream(job), FAST.consumer(job))
-        assert await q.ensure(job) == pytest.approx(created, abs=1e-6)
+        await q.ensure(job)
         snap = await q.snapshot(job)
         assert snap.consumer_exists and snap.messages == 53 and snap.num_pending == 53
 
@@ -143,8 +143,7 @@ def test_reserve_ack_and_concurrent_reserves_never_share_a_task(server):
         first = await q.reserve(job, 3, 1.0)
         assert [d.num_delivered for d in first] == [1, 1, 1]
         assert [d.stream_seq for d in first] == [1, 2, 3] and first[0].data == b"0"
-        for delivery in first:
-            await q.ack(delivery.reply_subject)
+        await q.ack_all(d.reply_subject for d in first)
         await until(lambda: _snap_is(q, job, num_ack_pending=0, num_pending=22))
         batches = await asyncio.gather(*(q.reserve(job, 5, 1.0) for _ in range(6)))
         seqs = [d.stream_seq for batch in batches for d in batch]
@@ -154,57 +153,47 @@ def test_reserve_ack_and_concurrent_reserves_never_share_a_task(server):
     run(server.url, layout, scenario)
 
 
-async def _snap_is(q: JobQueue, job: int, **expected) -> bool:
-    snap = await q.snapshot(job)
+async def _snap_is(q: JobQueue, job: int, attempt: int | None = None, **expected) -> bool:
+    snap = await q.snapshot(job, attempt if attempt is not None or not q.layout.per_attempt_consumer else 2)
     return all(getattr(snap, name) == value for name, value in expected.items())
 
 
 @pytest.mark.parametrize("retention", RETENTIONS)
 def test_max_deliver_exhaustion_is_quiescent_and_named_by_dead_letters(server, retention):
-    layout = dataclasses.replace(FAST, retention=retention)
+    layout = dataclasses.replace(PER_ATTEMPT, retention=retention)
     job = next(job_ids)
 
     async def scenario(q: JobQueue):
-        await q.ensure_advisory_stream()
-        started = await q.create(job)
+        assert await q.advisory_stream() == "advisories"
+        await q.create(job, 1)
         await q.publish(job, [(None, b"task %d" % i) for i in range(4)])
-        one, two, *_ = await q.reserve(job, 4, 1.0)
-        await q.ack(one.reply_subject)
-        await q.term(two.reply_subject, "unreadable image")
+        one, *_ = await q.reserve(job, 4, 1.0, 1)
+        await q.ack_all([one.reply_subject])
 
         async def exhausted():
-            await q.reserve(job, 4, 0.2)  # dead tasks are only processed while someone fetches
-            snap = await q.snapshot(job)
+            await q.reserve(job, 4, 0.2, 1)  # dead tasks are only processed while someone fetches
+            snap = await q.snapshot(job, 1)
             return snap if snap.quiescent else None
 
         snap = await until(exhausted, timeout=15)
-        letters = await until(lambda: _letters(q, job, started, count=3))
-        assert [(d.stream_seq, d.kind) for d in letters] == [
-            (2, "terminated"),
-            (3, "max_deliveries"),
-            (4, "max_deliveries"),
-        ]
-        assert letters[0].reason == "unreadable image" and letters[1].deliveries == 2
-        assert await q.dead_letters(job, since=time.time() + 60) == []
+        letters = await until(lambda: _letters(q, job, 1, count=3))
+        assert [(d.stream_seq, d.deliveries) for d in letters] == [(2, 2), (3, 2), (4, 2)]
+        assert await q.dead_letters(job, 2) == []  # another attempt's consumer: none of these
         assert await q.read_task(job, 3) == b"task 2"  # a dead task stays readable in both retentions
-        assert (await q.read_task(job, 1) is None) == (
-            retention == "workqueue"
-        )  # acked: gone from a workqueue
+        assert (await q.read_task(job, 1) is None) == (retention == "workqueue")  # acked: gone from a workqueue
         assert await q.read_task(job, 99) is None
         return snap
 
     snap = run(server.url, layout, scenario)
     assert (snap.num_pending, snap.num_ack_pending, snap.last_seq) == (0, 0, 4)
-    verdict = assess(
-        Observation(snap, JobCounts(expected=4, processed=1)), layout, FixesConfig(confirmations=1)
-    )
+    verdict = assess(Observation(snap, JobCounts(expected=4, processed=1)), layout, FixesConfig(confirmations=1))
     assert verdict.condition is Condition.DEAD_TASKS and verdict.dead == 3 and verdict.act
     if retention == "workqueue":
-        assert verdict.evidence["stream_dead"] == 2  # terminated tasks are deleted from a workqueue stream
+        assert verdict.evidence["stream_dead"] == 3  # acked tasks are deleted from a workqueue stream
 
 
-async def _letters(q: JobQueue, job: int, since: float, count: int):
-    letters = await q.dead_letters(job, since=since)
+async def _letters(q: JobQueue, job: int, attempt: int, count: int):
+    letters = await q.dead_letters(job, attempt)
     return letters if len(letters) >= count else None
 
 
@@ -212,7 +201,7 @@ def test_delete_is_idempotent_and_missing_queues_are_reported(server):
     job = next(job_ids)
 
     async def scenario(q: JobQueue):
-        assert dataclasses.astuple(await q.delete(job)) == (False, False)
+        assert await q.delete(job) is False
         await q.create(job)
         await q.publish(job, [(None, b"x")])
         await q.reserve(job, 1, 0.5)  # leaves a pooled pull subscription behind
@@ -222,8 +211,8 @@ def test_delete_is_idempotent_and_missing_queues_are_reported(server):
         with pytest.raises(QueueMissing) as missing:
             await q.reserve(job, 1, 0.5)
         assert missing.value.stream_exists
-        assert dataclasses.astuple(await q.delete(job)) == (False, True)
-        assert dataclasses.astuple(await q.delete(job)) == (False, False)
+        assert await q.delete(job) is True
+        assert await q.delete(job) is False
         snap = await q.snapshot(job)
         assert snap.reachable and not snap.stream_exists and not snap.consumer_exists
         with pytest.raises(QueueMissing) as missing:
@@ -238,30 +227,59 @@ def test_delete_is_idempotent_and_missing_queues_are_reported(server):
 
 
 @pytest.mark.parametrize("retention", RETENTIONS)
-def test_stale_reply_from_previous_attempt_is_fenced(server, retention):
-    layout = dataclasses.replace(FAST, retention=retention, ack_wait=30.0)
+@pytest.mark.parametrize("layout", [FAST, PER_ATTEMPT], ids=["one-consumer-name", "consumer-per-attempt"])
+def test_a_stale_ack_buffered_across_a_reconnect_reaches_the_recreated_stream(own_server, retention, layout):
+    """nats-facts Q9: the server matches an ack by stream, consumer and sequences only. A worker's +ACK for
+    attempt 1, buffered by its client while NATS restarts, arrives after Start re-created the stream: with
+    one consumer name it acks attempt 2's task; with a consumer per attempt the server drops it."""
+    layout = dataclasses.replace(layout, retention=retention, ack_wait=30.0)
     job = next(job_ids)
 
     async def scenario(q: JobQueue):
-        await q.create(job)
-        await q.publish(job, [(None, b"old %d" % i) for i in range(5)])
-        old = await q.reserve(job, 5, 1.0)
-        await q.delete(job)
-        started = await q.create(job)  # same names, same sequence numbers
-        await q.publish(job, [(None, b"new %d" % i) for i in range(5)])
-        new = await q.reserve(job, 5, 1.0)
-        assert [d.stream_seq for d in old] == [d.stream_seq for d in new]
-        assert not any(
-            belongs_to_attempt(parse_reply_subject(d.reply_subject), layout, job, started) for d in old
-        )
-        assert all(
-            belongs_to_attempt(parse_reply_subject(d.reply_subject), layout, job, started) for d in new
-        )
-        # why the fence is needed: the server applies the stale ack to the new attempt's task
-        await q.ack(old[0].reply_subject)
-        await until(lambda: _snap_is(q, job, num_ack_pending=4))
+        worker = await JobQueue.connect(own_server.url, layout, max_reconnect_attempts=-1, reconnect_time_wait=0.1)
+        try:
+            await q.create(job, 1)
+            await q.publish(job, [(None, b"old %d" % i) for i in range(5)])
+            old = await q.reserve(job, 5, 1.0, 1)
+            await q.delete(job)
+            await q.create(job, 2)  # same stream name, same sequence numbers
+            await q.publish(job, [(None, b"new %d" % i) for i in range(5)])
+            new = await q.reserve(job, 5, 1.0, 2)
+            assert [d.stream_seq for d in old] == [d.stream_seq for d in new]
+            fenced = layout.per_attempt_consumer
+            assert all(belongs_to_attempt(parse_reply_subject(d.reply_subject), layout, job, 2) for d in new)
+            assert not any(belongs_to_attempt(parse_reply_subject(d.reply_subject), layout, job, 2)
+                           for d in old) == fenced or not fenced
+            own_server.kill()
+            await until(lambda: _disconnected(worker))
+            for d in old:  # what a worker's client does while NATS is away: buffer
+                await worker._nc.publish(d.reply_subject, b"+ACK")
+            own_server.start()
+            await until(lambda: _connected(worker), timeout=15)
+            await worker._nc.flush(timeout=5)
+            await until(lambda: _connected(q), timeout=15)
+            expected = 5 if fenced else 0  # the stale acks took attempt 2's tasks
+            await until(lambda: _snap_is(q, job, num_ack_pending=expected), timeout=10)
+            assert (await q.snapshot(job, 2)).num_ack_pending == expected
+        finally:
+            await worker.close()
 
-    run(server.url, layout, scenario)
+    async def main():
+        q = await JobQueue.connect(own_server.url, layout, max_reconnect_attempts=-1, reconnect_time_wait=0.1)
+        try:
+            await scenario(q)
+        finally:
+            await q.close()
+
+    asyncio.run(main())
+
+
+async def _disconnected(q: JobQueue) -> bool:
+    return not q.is_connected
+
+
+async def _connected(q: JobQueue) -> bool:
+    return q.is_connected
 
 
 def test_snapshot_reads_server_clock_and_in_progress_refreshes_last_active(server):
@@ -276,32 +294,76 @@ def test_snapshot_reads_server_clock_and_in_progress_refreshes_last_active(serve
         assert before.last_active is not None and before.num_ack_pending == 1
 
         async def refreshed():
-            await q.in_progress(held.reply_subject)
+            await q.in_progress([held.reply_subject])
             snap = await q.snapshot(job)
             return snap.last_active > before.last_active
 
         await until(refreshed)
         with pytest.raises(ValueError):
-            await q.ack("$JS.API.STREAM.DELETE." + FAST.stream(job))
+            await q.ack_all(["$JS.API.STREAM.DELETE." + FAST.stream(job)])
         assert (await q.snapshot(job)).stream_exists
 
     run(server.url, FAST, scenario)
 
 
-def test_reuses_an_existing_advisory_stream_that_covers_the_subjects(own_server):
+def _dies(q: JobQueue, job: int, attempt: int):
+    """Publish one task and keep fetching without acking until it exhausts max_deliver."""
+    async def go():
+        await q.advisory_stream()  # before any task can die, as Start does
+        await q.create(job, attempt)
+        await q.publish(job, [(None, b"x")])
+
+        async def exhausted():
+            await q.reserve(job, 1, 0.2, attempt)
+            return (await q.snapshot(job, attempt)).quiescent
+
+        await until(exhausted, timeout=15)
+        return await until(lambda: _letters(q, job, attempt, count=1))
+
+    return go()
+
+
+@pytest.mark.parametrize("name", ["advisories", "host_events"])
+def test_dead_letters_are_read_from_the_hosts_advisory_stream_created_before(own_server, name):
+    """Antenna creates `advisories` on $JS.EVENT.ADVISORY.> on every connect: the fixes read from it (under
+    any name) and create nothing that overlaps it."""
     job = next(job_ids)
 
     async def scenario(q: JobQueue):
-        await q._js.add_stream(name="advisories", subjects=["$JS.EVENT.ADVISORY.>"])
-        assert await q.ensure_advisory_stream() == "advisories"
-        started = await q.create(job)
-        await q.publish(job, [(None, b"x")])
-        (delivery,) = await q.reserve(job, 1, 1.0)
-        await q.term(delivery.reply_subject, "bad")
-        letters = await until(lambda: _letters(q, job, started, count=1))
-        assert [(d.stream_seq, d.kind, d.reason) for d in letters] == [(1, "terminated", "bad")]
+        await q._js.add_stream(name=name, subjects=["$JS.EVENT.ADVISORY.>"], max_age=3600)
+        assert await q.advisory_stream() == name
+        letters = await _dies(q, job, 1)
+        assert [(d.stream_seq, d.deliveries) for d in letters] == [(1, 2)]
+        assert await q._js.find_stream_name_by_subject("$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.a.b") == name
 
-    run(own_server.url, FAST, scenario)
+    run(own_server.url, PER_ATTEMPT, scenario)
+
+
+def test_the_hosts_advisory_stream_can_be_created_after_the_fixes_ran(own_server):
+    job = next(job_ids)
+
+    async def scenario(q: JobQueue):
+        letters = await _dies(q, job, 1)  # the fixes capture first: they create the host's stream
+        assert len(letters) == 1
+        # what Antenna's TaskQueueManager does on every connect: both its forms must work
+        await q._js.add_stream(name="advisories", subjects=["$JS.EVENT.ADVISORY.>"], max_age=3600)
+        assert (await q._js.stream_info("advisories")).config.subjects == ["$JS.EVENT.ADVISORY.>"]
+        streams = await q._api("STREAM.NAMES", {"subject": "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.a.b"})
+        assert streams["streams"] == ["advisories"]  # one stream captures them: nothing of the fixes overlaps
+        assert len(await _dies(q, next(job_ids), 1)) == 1
+
+    run(own_server.url, PER_ATTEMPT, scenario)
+
+
+def test_no_capture_when_the_host_names_no_advisory_stream(own_server):
+    layout = dataclasses.replace(PER_ATTEMPT, advisory_stream=None)
+
+    async def scenario(q: JobQueue):
+        assert await q.advisory_stream() is None
+        assert await q.dead_letters(1, 1) == []
+        assert (await q._api("STREAM.NAMES"))["streams"] in (None, [])
+
+    run(own_server.url, layout, scenario)
 
 
 def test_connect_to_nothing_is_unavailable():
@@ -325,13 +387,13 @@ def test_bridge_from_sync_code_survives_a_server_kill(own_server):
     job = next(job_ids)
     bridge = NatsBridge(own_server.url, FAST)
     try:
-        started = bridge.call(lambda q: q.create(job))
+        bridge.call(lambda q: q.create(job))
         assert bridge.call(lambda q: q.publish(job, [(None, b"%d" % i) for i in range(40)])) == 40
         with ThreadPoolExecutor(8) as pool:
             batches = list(pool.map(lambda _: bridge.call(lambda q: q.reserve(job, 5, 1.0)), range(8)))
         seqs = [d.stream_seq for batch in batches for d in batch]
         assert sorted(seqs) == list(range(1, 41))
-        assert belongs_to_attempt(parse_reply_subject(batches[0][0].reply_subject), FAST, job, started)
+        assert parse_reply_subject(batches[0][0].reply_subject).consumer == FAST.consumer(job)
         with pytest.raises(QueueMissing):
             bridge.call(lambda q: q.reserve(job + 10_000, 1, 0.5))
 
