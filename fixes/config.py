@@ -22,7 +22,7 @@ class FixesConfig:
     idempotent_start: bool = True  # locked Start/retry: delete leftovers, publish once with dedupe ids
     fencing: bool = True  # one consumer per attempt; results of an earlier attempt are refused and never acked
     dedupe_results: bool = True  # a second result for an image in the same attempt is acked, not stored
-    advisories: bool = True  # capture MAX_DELIVERIES / MSG_TERMINATED advisories durably
+    advisories: bool = True  # name dead tasks from captured MAX_DELIVERIES advisories (the host's advisory stream)
     extend_on_result: bool = True  # a posted result restarts its task's ack_wait while it waits to be saved
     sweep_interval: float = SWEEP_INTERVAL_DEFAULT
     stuck_grace: float = STUCK_GRACE_DEFAULT

@@ -98,7 +98,7 @@ def parse_reply_subject(subject: str) -> AckRef:
     would inject protocol into older clients).
     """
     if not isinstance(subject, str) or len(subject) > MAX_SUBJECT:
-        raise ValueError("reply subject must be a string of at most %d characters" % MAX_SUBJECT)
+        raise ValueError(f"reply subject must be a string of at most {MAX_SUBJECT} characters")
     tokens = subject.split(".")
     if tokens[:2] != ["$JS", "ACK"]:
         raise ValueError(f"not a JetStream ack subject: {subject!r}")

@@ -13,6 +13,7 @@ class QueueSnapshot:
 
     taken_at: float  # unix seconds, client clock
     job_id: int | None = None
+    consumer: str | None = None  # the consumer looked at (one per attempt with fencing)
     reachable: bool = True
     server_id: str | None = None
     stream_exists: bool = False

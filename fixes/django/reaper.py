@@ -60,7 +60,10 @@ def check_inline(job) -> Assessment | None:
 def observe(job) -> Observation:
     attempt = runtime.binding().attempt(job)
     snapshot = runtime.bridge().call(lambda q: q.snapshot(job.pk, attempt))
-    return Observation(snapshot, OrmStore().counts_of([job])[job.pk])
+    counts = OrmStore().counts_of([job])[job.pk]
+    if isinstance(counts, Exception):
+        raise counts  # e.g. Redis down: the host answers 503
+    return Observation(snapshot, counts)
 
 
 def sweep() -> plan.SweepResult:

@@ -17,9 +17,9 @@ import weakref
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from fixes.layout import QueueLayout
 from fixes.jetstream.errors import QueueUnavailable
 from fixes.jetstream.queue import JobQueue
+from fixes.layout import QueueLayout
 
 T = TypeVar("T")
 

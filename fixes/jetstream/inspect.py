@@ -52,7 +52,7 @@ class Inspector:
                           delivered_consumer_seq=delivered.get("consumer_seq") or 0,
                           last_active=unix_time(delivered["last_active"]) if delivered.get("last_active") else None,
                           server_time=unix_time(found["ts"]) if found.get("ts") else None)
-        return QueueSnapshot(taken_at=taken_at, job_id=job_id, **fields)
+        return QueueSnapshot(taken_at=taken_at, job_id=job_id, consumer=consumer, **fields)
 
     async def snapshots(self, jobs: Mapping[int, int | None], concurrency: int = SNAPSHOT_CONCURRENCY,
                         timeout: float = SNAPSHOT_TIMEOUT) -> dict[int, QueueSnapshot | Exception]:

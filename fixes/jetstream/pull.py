@@ -62,7 +62,8 @@ class Puller:
         if no_wait:
             request["no_wait"] = True
         await self._nc.publish(self._subject, json.dumps(request).encode(), reply=reply)
-        deadline = time.monotonic() + expires + PULL_GRACE
+        sent = time.monotonic()
+        deadline = sent + expires + PULL_GRACE
         while len(msgs) < batch:
             try:
                 msg = await self._sub.next_msg(timeout=max(deadline - time.monotonic(), 0.001))
@@ -76,6 +77,8 @@ class Puller:
             elif status == "503":
                 raise NoResponders
             elif status in (NO_MESSAGES, "408", "409"):  # nothing more, expired, consumer deleted / limits
+                if no_wait and status == "408" and time.monotonic() - sent < 0.9 * expires:
+                    status = NO_MESSAGES  # nats-server 2.10 ends a short no_wait batch with an early 408
                 return msgs, status
             else:
                 raise jserr.APIError.from_msg(msg)

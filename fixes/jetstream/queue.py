@@ -150,7 +150,7 @@ class JobQueue(Inspector, DeadLetters):
         publish() calls; the whole chunk within the API timeout either way."""
         heads = [{api.Header.MSG_ID: msg_id} if msg_id is not None else None for msg_id, _ in chunk]
         if not hasattr(self._js, "publish_async"):
-            sends = [self._js.publish(subject, data, timeout=self._timeout, headers=h) for (_, data), h in zip(chunk, heads)]
+            sends = [self._js.publish(subject, data, timeout=self._timeout, headers=h) for (_, data), h in zip(chunk, heads, strict=True)]
             return await asyncio.gather(*sends, return_exceptions=True)
         futures = []
         try:

@@ -6,9 +6,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fixes.assess import assess
-from fixes.model import Condition, JobCounts, Observation, QueueSnapshot
 from fixes.config import FixesConfig
 from fixes.layout import QueueLayout
+from fixes.model import Condition, JobCounts, Observation, QueueSnapshot
 
 LAYOUT = QueueLayout(ack_wait=30.0, max_deliver=5)
 TWO = FixesConfig()  # confirmations=2

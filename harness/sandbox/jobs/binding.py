@@ -1,8 +1,8 @@
 """How the fixes see the sandbox's Job model (Antenna would implement the same class once)."""
 
-from django.utils import timezone
-
 import json
+
+from django.utils import timezone
 
 from fixes.model import JobCounts
 from harness.sandbox.jobs import progress

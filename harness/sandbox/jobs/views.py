@@ -19,7 +19,7 @@ from rest_framework.response import Response
 from fixes.django import intake, reaper, runtime
 from fixes.django.start import StartRefused
 from fixes.jetstream import QueueUnavailable
-from harness.sandbox.jobs import actions, progress, validation
+from harness.sandbox.jobs import actions, validation
 from harness.sandbox.jobs.models import DispatchMode, Job, JobState, Pipeline, Project, SourceImage
 from harness.sandbox.jobs.serializers import job_detail, job_summary
 
