@@ -51,6 +51,16 @@ def compat(session, nats_py, server):
 
 
 @nox.session
+def django42(session):
+    """The Django adapter on Antenna's Django 4.2 LTS: Start, intake, cleanup and the sweep against a real stack."""
+    session.install("-e", ".[dev]")
+    session.install("Django>=4.2,<5")
+    session.run("python", "-c", "import django; print('Django', django.get_version())")
+    session.run("pytest", "tests/integration/test_start.py", "tests/integration/test_sweep.py",
+                "tests/integration/test_fixes.py", *session.posargs)
+
+
+@nox.session
 def lint(session):
     session.install("ruff>=0.17")
     session.run("ruff", "check", ".")

@@ -20,15 +20,8 @@ from fixes.model import Assessment, Condition, JobCounts, Observation, QueueSnap
 MAX_LISTED_IMAGES = 20
 
 
-def assess(
-    current: Observation,
-    layout: QueueLayout,
-    config: FixesConfig,
-    previous: Observation | None = None,
-    *,
-    watch_since: float | None = None,
-    after_outage: bool = False,
-) -> Assessment:
+def assess(current: Observation, layout: QueueLayout, config: FixesConfig, previous: Observation | None = None,
+           *, watch_since: float | None = None, after_outage: bool = False) -> Assessment:
     """Classify `current`; confirm against `previous` (the look before) when config.confirmations > 1.
 
     The watch clock: workers cannot fetch while NATS is away, so after an outage (`after_outage`) or a
@@ -41,11 +34,8 @@ def assess(
     current = watched(current, watch_since)
     condition, dead, reason = _classify(current, layout, config, previous)
     evidence = _evidence(current, layout, previous)
-    confirmed = config.confirmations <= 1 or (
-        previous is not None
-        and _classify(previous, layout, config, None)[0] == condition
-        and _steady(condition, current, previous)
-    )
+    confirmed = config.confirmations <= 1 or (previous is not None and _steady(condition, current, previous)
+                                               and _classify(previous, layout, config, None)[0] == condition)
     if condition in (Condition.STREAM_LOST, Condition.CONSUMER_LOST):
         actionable = config.stream_lost_detection and dead > 0
     elif condition is Condition.STUCK_NO_FETCHER:
@@ -64,65 +54,44 @@ def watched(observation: Observation, since: float | None) -> Observation:
     return dataclasses.replace(observation, snapshot=dataclasses.replace(observation.snapshot, last_active=since))
 
 
-def _classify(
-    obs: Observation, layout: QueueLayout, config: FixesConfig, previous: Observation | None
-) -> tuple[Condition, int, str]:
+def _classify(obs: Observation, layout: QueueLayout, config: FixesConfig,
+              previous: Observation | None) -> tuple[Condition, int, str]:
     snap, counts = obs.snapshot, obs.counts
-    remaining = counts.remaining
-    if not snap.reachable:
-        # a few seconds' outage must not fail a healthy job: report it, never act on it
+    if not snap.reachable:  # a few seconds' outage must not fail a healthy job: report it, never act on it
         return Condition.NATS_UNREACHABLE, 0, "NATS is not answering"
-    if not snap.stream_exists or not snap.consumer_exists:
-        # a missing stream reads as "0 pending" - never take that for completion
+    if not snap.stream_exists or not snap.consumer_exists:  # "0 pending" of a missing stream is no completion
         what = "stream" if not snap.stream_exists else "consumer"
-        cause = _loss_cause(snap, previous, what)
-        lost = max(remaining - counts.results_queued, 0)
-        suffix = (
-            f"; {lost} of {counts.expected} tasks have no result" if lost else "; every task has a result"
-        )
+        lost = max(counts.remaining - counts.results_queued, 0)
+        name = layout.stream(snap.job_id) if what == "stream" else snap.consumer or f"of job {snap.job_id}"
+        tail = f"{lost} of {counts.expected} tasks have no result" if lost else "every task has a result"
         condition = Condition.STREAM_LOST if what == "stream" else Condition.CONSUMER_LOST
-        return condition, lost, f"NATS {what} {_queue_name(snap, layout, what)} is gone ({cause}){suffix}"
-    if remaining <= 0:
+        return condition, lost, f"NATS {what} {name} is gone ({_loss_cause(snap, previous, what)}); {tail}"
+    if counts.remaining <= 0:
         return Condition.FINISHED, 0, f"all {counts.expected} tasks have a result"
     if counts.results_queued > 0:
         return Condition.HEALTHY, 0, f"{counts.results_queued} results accepted and waiting to be stored"
     if snap.quiescent:
         if snap.last_seq == 0 and snap.delivered_stream_seq == 0:
             return Condition.HEALTHY, 0, "no task published yet"
-        return Condition.DEAD_TASKS, remaining, _dead_reason(snap, counts, layout)
+        return Condition.DEAD_TASKS, counts.remaining, _dead_reason(snap, counts, layout)
     if snap.num_waiting > 0:
-        return (
-            Condition.HEALTHY,
-            0,
-            f"{snap.outstanding} tasks outstanding, {snap.num_waiting} fetch(es) waiting",
-        )
+        return Condition.HEALTHY, 0, f"{snap.outstanding} tasks outstanding, {snap.num_waiting} fetch(es) waiting"
     if snap.delivered_stream_seq == 0:
-        return (
-            Condition.WAITING_FOR_WORKERS,
-            0,
-            f"{snap.outstanding} tasks waiting, no worker has fetched yet",
-        )
+        return Condition.WAITING_FOR_WORKERS, 0, f"{snap.outstanding} tasks waiting, no worker has fetched yet"
     idle = _idle(snap)
     progressed = previous is not None and counts.processed > previous.counts.processed
     if idle is not None and idle > layout.ack_wait + config.stuck_grace and not progressed:
-        return (
-            Condition.STUCK_NO_FETCHER,
-            0,
-            f"{snap.outstanding} tasks waiting, no worker has fetched for {_secs(idle)} (ack_wait={_secs(layout.ack_wait)})",
-        )
+        return Condition.STUCK_NO_FETCHER, 0, (f"{snap.outstanding} tasks waiting, no worker has fetched for "
+                                               f"{_secs(idle)} (ack_wait={_secs(layout.ack_wait)})")
     return Condition.HEALTHY, 0, f"{snap.outstanding} tasks outstanding"
 
 
 def _steady(condition: Condition, current: Observation, previous: Observation) -> bool:
-    """For DEAD/STUCK the app's progress (and for DEAD the stream) must not have moved between the polls."""
-    if condition is Condition.STUCK_NO_FETCHER:
-        return current.counts.processed == previous.counts.processed
+    """For DEAD/STUCK the app's progress (and for DEAD the stream) must not have moved between the looks."""
+    same_progress = current.counts.processed == previous.counts.processed
     if condition is Condition.DEAD_TASKS:
-        return (
-            current.counts.processed == previous.counts.processed
-            and current.snapshot.last_seq == previous.snapshot.last_seq
-        )
-    return True
+        return same_progress and current.snapshot.last_seq == previous.snapshot.last_seq
+    return same_progress or condition is not Condition.STUCK_NO_FETCHER
 
 
 def _secs(value: float) -> str:
@@ -140,40 +109,25 @@ def _loss_cause(snap: QueueSnapshot, previous: Observation | None, what: str) ->
     return f"{what} deleted"
 
 
-def _queue_name(snap: QueueSnapshot, layout: QueueLayout, what: str) -> str:
-    job_id = "?" if snap.job_id is None else snap.job_id
-    return layout.stream(job_id) if what == "stream" else snap.consumer or f"of job {job_id}"
-
-
 def _dead_reason(snap: QueueSnapshot, counts: JobCounts, layout: QueueLayout) -> str:
-    text = (
-        f"{counts.remaining} of {counts.expected} tasks exhausted max_deliver={layout.max_deliver} "
-        f"(ack_wait={_secs(layout.ack_wait)})"
-    )
+    text = (f"{counts.remaining} of {counts.expected} tasks exhausted max_deliver={layout.max_deliver} "
+            f"(ack_wait={_secs(layout.ack_wait)})")
     if snap.last_seq < counts.expected:  # sequence numbers count every task ever stored in this stream
         text += f"; only {snap.last_seq} of {counts.expected} tasks were ever published"
-    ids = counts.unprocessed_image_ids
-    if ids:
-        listed = ", ".join(ids[:MAX_LISTED_IMAGES])
+    if ids := counts.unprocessed_image_ids:
         more = len(ids) - MAX_LISTED_IMAGES
-        text += f"; images: {listed}" + (f", … (+{more} more)" if more > 0 else "")
+        text += f"; images: {', '.join(ids[:MAX_LISTED_IMAGES])}" + (f", … (+{more} more)" if more > 0 else "")
     return text
 
 
 def _evidence(obs: Observation, layout: QueueLayout, previous: Observation | None) -> dict:
     snap, counts = obs.snapshot, obs.counts
-    evidence = {
-        **snap.to_dict(),
-        **counts.to_dict(),
-        "remaining": counts.remaining,
-        "retention": layout.retention,
-    }
-    evidence["idle"] = _idle(snap)
+    evidence = {**snap.to_dict(), **counts.to_dict(), "remaining": counts.remaining, "retention": layout.retention,
+                "idle": _idle(snap)}
     if layout.retention == "workqueue" and snap.stream_exists:
         # only a workqueue stream drops acked tasks, so only there is what is left = pending + in flight + dead
         evidence["stream_dead"] = snap.messages - snap.num_pending - snap.num_ack_pending
     if previous is not None:
-        evidence["previous_taken_at"] = previous.snapshot.taken_at
-        evidence["previous_processed"] = previous.counts.processed
-        evidence["previous_server_id"] = previous.snapshot.server_id
+        evidence.update(previous_taken_at=previous.snapshot.taken_at, previous_processed=previous.counts.processed,
+                        previous_server_id=previous.snapshot.server_id)
     return evidence

@@ -31,8 +31,7 @@ class QueueSnapshot:
     server_time: float | None = None  # server clock when the consumer info was answered
 
     @property
-    def now(self) -> float:
-        """The server's clock when known, so client clock skew cannot matter against last_active."""
+    def now(self) -> float:  # the server's clock when known: client clock skew cannot matter against last_active
         return self.server_time if self.server_time is not None else self.taken_at
 
     @property
@@ -72,8 +71,7 @@ class JobCounts:
 
     @classmethod
     def from_dict(cls, data: dict) -> JobCounts:
-        return cls(int(data["expected"]), int(data["processed"]), int(data.get("failed", 0)),
-                   tuple(str(i) for i in data.get("unprocessed_image_ids", ())), int(data.get("results_queued", 0)))
+        return cls(**{**data, "unprocessed_image_ids": tuple(map(str, data.get("unprocessed_image_ids", ())))})
 
 
 @dataclass(frozen=True)
@@ -90,12 +88,8 @@ class Observation:
 
 
 class Condition(StrEnum):
-    HEALTHY = "healthy"
-    FINISHED = "finished"
-    DEAD_TASKS = "dead_tasks"
-    STUCK_NO_FETCHER = "stuck_no_fetcher"
-    STREAM_LOST = "stream_lost"
-    CONSUMER_LOST = "consumer_lost"
+    HEALTHY, FINISHED, DEAD_TASKS = "healthy", "finished", "dead_tasks"
+    STUCK_NO_FETCHER, STREAM_LOST, CONSUMER_LOST = "stuck_no_fetcher", "stream_lost", "consumer_lost"
     NATS_UNREACHABLE = "nats_unreachable"
     WAITING_FOR_WORKERS = "waiting_for_workers"  # nothing was ever delivered; not acted on
 

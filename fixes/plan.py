@@ -35,8 +35,7 @@ class Record:
     @classmethod
     def from_dict(cls, data: dict) -> Record:
         seen = Observation.from_dict(data) if "snapshot" in data else None
-        return cls(data.get("attempt", 0), seen, data.get("watch_since"), bool(data.get("outage")),
-                   bool(data.get("warned")))
+        return cls(data["attempt"], seen, data.get("watch_since"), data.get("outage", False), data.get("warned", False))
 
 
 @dataclass(frozen=True)
@@ -107,17 +106,11 @@ class SweepStore(Protocol):
     """The host's side of a pass (fixes.django.reaper.OrmStore implements it with the ORM)."""
 
     def running(self) -> dict[int, int]: ...  # {job_id: attempt} of running async jobs
-
     def previous(self, job_ids: list[int]) -> dict[int, Record]: ...
-
     def counts(self, job_ids: list[int]) -> dict[int, JobCounts | Exception]: ...
-
     def save(self, records: dict[int, Record], running: list[int]) -> None: ...  # and forget the others
-
     def fail(self, action: Action) -> bool: ...  # under the job's lock, only if still running in that attempt
-
     def warn(self, action: Action) -> None: ...
-
     def retry_cleanups(self) -> int: ...
 
 
@@ -147,9 +140,7 @@ def run_once(store: SweepStore, queue: QueueReader, layout: QueueLayout, config:
     snapshots = queue.snapshots(jobs) if jobs else {}
     counts = store.counts(ids) if ids else {}
     decided = plan(jobs, snapshots, counts, store.previous(ids), layout, config)
-    result.unreachable = decided.unreachable
-    result.looked_at = decided.looked_at
-    result.skipped = list(decided.skipped)
+    result.unreachable, result.looked_at, result.skipped = decided.unreachable, decided.looked_at, list(decided.skipped)
     for job_id, why in decided.skipped.items():
         log.warning("sweep: job %s skipped: %s", job_id, why)
     store.save(decided.records, ids)

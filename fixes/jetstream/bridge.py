@@ -22,7 +22,6 @@ from fixes.jetstream.queue import JobQueue
 from fixes.layout import QueueLayout
 
 T = TypeVar("T")
-
 RECONNECT_WAIT = 0.5
 _bridges: weakref.WeakSet[NatsBridge] = weakref.WeakSet()
 _orphans: list = []  # a parent's loop/thread/connection seen in a child: kept, never used or closed
@@ -30,20 +29,13 @@ _orphans: list = []  # a parent's loop/thread/connection seen in a child: kept, 
 
 class NatsBridge:
     def __init__(self, url: str, layout: QueueLayout, connect_timeout: float = 2.0, **nats_options):
-        self.url, self.layout, self.connect_timeout = url, layout, connect_timeout
-        self._nats_options = nats_options
-        self._lock = threading.Lock()
-        self._closed = False
+        self.url, self.layout, self.connect_timeout, self._options = url, layout, connect_timeout, nats_options
+        self._lock, self._closed = threading.Lock(), False
         self._forget()
         _bridges.add(self)
 
     def _forget(self) -> None:
-        self._pid: int | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._queue: JobQueue | None = None
-        self._ready: asyncio.Event | None = None
-        self._connector: concurrent.futures.Future | None = None
+        self._pid = self._loop = self._thread = self._queue = self._ready = self._connector = None
         self._started_at = 0.0
 
     def _after_fork(self) -> None:
@@ -62,27 +54,22 @@ class NatsBridge:
         Raises QueueUnavailable when NATS is not connected (at once, except right after start-up, when the
         first connect gets up to connect_timeout) or when the call takes longer than `timeout`.
         """
-        loop = self._start()
-        future = asyncio.run_coroutine_threadsafe(self._run(fn, timeout), loop)
+        future = asyncio.run_coroutine_threadsafe(self._run(fn, timeout), self._start())
         try:
-            # the loop side enforces `timeout`; this margin only guards against a wedged loop
-            return future.result(timeout + 1.0)
+            return future.result(timeout + 1.0)  # the loop enforces `timeout`; this guards against a wedged loop
         except concurrent.futures.TimeoutError as exc:
             future.cancel()
             raise QueueUnavailable(f"NATS call took longer than {timeout}s") from exc
 
     async def _run(self, fn: Callable[[JobQueue], Awaitable[T]], timeout: float) -> T:
         queue, ready = self._queue, self._ready
-        if queue is None and ready is not None:
-            # only the first calls after start-up wait for the first connect; later ones fail fast
+        if queue is None and ready is not None:  # only calls right after start-up wait for the first connect
             grace = self._started_at + self.connect_timeout - time.monotonic()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(ready.wait(), max(0.0, min(grace, timeout)))
             queue = self._queue
-        if queue is None:
+        if queue is None or not queue.is_connected:
             raise QueueUnavailable(f"not connected to NATS at {self.url}")
-        if not queue.is_connected:
-            raise QueueUnavailable(f"NATS at {self.url} is disconnected (reconnecting)")
         try:
             return await asyncio.wait_for(fn(queue), timeout)
         except TimeoutError as exc:
@@ -95,24 +82,19 @@ class NatsBridge:
             if self._closed:
                 raise QueueUnavailable("NATS bridge is closed")
             if self._pid != os.getpid() and self._loop is not None:
-                self._after_fork()  # fork not seen by the at-fork hook (should not happen)
+                self._after_fork()  # a fork the at-fork hook did not see
             if self._loop is None:
                 loop = asyncio.new_event_loop()
-                thread = threading.Thread(target=_serve, args=(loop,), name="nats-bridge", daemon=True)
-                thread.start()
-                self._ready = asyncio.Event()
-                self._thread, self._pid, self._started_at = thread, os.getpid(), time.monotonic()
+                self._thread = threading.Thread(target=_serve, args=(loop,), name="nats-bridge", daemon=True)
+                self._thread.start()
+                self._ready, self._pid, self._started_at = asyncio.Event(), os.getpid(), time.monotonic()
                 self._connector = asyncio.run_coroutine_threadsafe(self._connect(), loop)
                 self._loop = loop
             return self._loop
 
     async def _connect(self) -> None:
-        options = {
-            "connect_timeout": self.connect_timeout,
-            "max_reconnect_attempts": -1,  # also retries the first connect until the server is there
-            "reconnect_time_wait": RECONNECT_WAIT,
-            **self._nats_options,
-        }
+        options = {"connect_timeout": self.connect_timeout, "reconnect_time_wait": RECONNECT_WAIT,
+                   "max_reconnect_attempts": -1, **self._options}  # -1 also retries the first connect
         while True:
             try:
                 self._queue = await JobQueue.connect(self.url, self.layout, **options)
@@ -125,13 +107,7 @@ class NatsBridge:
         """Close the connection and stop the thread. Later calls raise QueueUnavailable."""
         with self._lock:
             self._closed = True
-            loop, thread, pid, queue, connector = (
-                self._loop,
-                self._thread,
-                self._pid,
-                self._queue,
-                self._connector,
-            )
+            loop, thread, pid, queue, connector = self._loop, self._thread, self._pid, self._queue, self._connector
             self._forget()
         if loop is None or pid != os.getpid():
             return

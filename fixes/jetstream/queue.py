@@ -69,8 +69,7 @@ class JobQueue(Inspector, DeadLetters):
             await self._nc.close()
 
     @property
-    def server_id(self) -> str | None:
-        """Changes on every server restart: the cheap "server restarted" signal."""
+    def server_id(self) -> str | None:  # changes on every server restart: the cheap "server restarted" signal
         return (getattr(self._nc, "_server_info", None) or {}).get("server_id")
 
     @property
@@ -89,17 +88,16 @@ class JobQueue(Inspector, DeadLetters):
     # ---- lifecycle -------------------------------------------------------------------------------------
 
     def _stream_config(self, job_id: int) -> api.StreamConfig:
-        layout = self.layout
-        return api.StreamConfig(name=layout.stream(job_id), subjects=[layout.subject(job_id)],
-                                retention=api.RetentionPolicy(layout.retention),
-                                storage=api.StorageType(layout.storage), max_age=layout.max_age, allow_direct=True)
+        lay = self.layout
+        return api.StreamConfig(name=lay.stream(job_id), subjects=[lay.subject(job_id)], max_age=lay.max_age,
+                                retention=api.RetentionPolicy(lay.retention), storage=api.StorageType(lay.storage),
+                                allow_direct=True)
 
     def _consumer_config(self, job_id: int, attempt: int | None) -> api.ConsumerConfig:
-        layout = self.layout
-        return api.ConsumerConfig(durable_name=layout.consumer(job_id, attempt), ack_policy=api.AckPolicy.EXPLICIT,
-                                  ack_wait=layout.ack_wait, max_deliver=layout.max_deliver,
-                                  max_ack_pending=layout.max_ack_pending, filter_subject=layout.subject(job_id),
-                                  deliver_policy=api.DeliverPolicy.ALL)
+        lay = self.layout
+        return api.ConsumerConfig(durable_name=lay.consumer(job_id, attempt), ack_policy=api.AckPolicy.EXPLICIT,
+                                  ack_wait=lay.ack_wait, max_deliver=lay.max_deliver, max_ack_pending=lay.max_ack_pending,
+                                  filter_subject=lay.subject(job_id), deliver_policy=api.DeliverPolicy.ALL)
 
     async def create(self, job_id: int, attempt: int | None = None) -> None:
         """Add the stream and the attempt's consumer (an identical one that exists is kept)."""
@@ -126,11 +124,8 @@ class JobQueue(Inspector, DeadLetters):
     # ---- tasks -----------------------------------------------------------------------------------------
 
     async def publish(self, job_id: int, items: Iterable[tuple[str | None, bytes]]) -> int:
-        """Publish (msg_id, payload) pairs; returns how many were stored (dedupe hits are not counted).
-
-        With ids, re-publishing after a failure inside the dedupe window stores each task once: a publish
-        that timed out during a disconnect may still have been stored.
-        """
+        """Publish (msg_id, payload) pairs; returns how many were stored (dedupe hits are not counted). With
+        ids a publish retried inside the dedupe window (one that timed out may have been stored) stores once."""
         subject, stored, items = self.layout.subject(job_id), 0, iter(items)
         while chunk := list(islice(items, PUBLISH_WINDOW)):
             with self._guard():
@@ -146,15 +141,10 @@ class JobQueue(Inspector, DeadLetters):
         return stored
 
     async def _publish_chunk(self, subject: str, chunk: list[tuple[str | None, bytes]]) -> list:
-        """PubAcks (or errors) of one chunk: publish_async where nats-py has it (2x faster), else concurrent
-        publish() calls; the whole chunk within the API timeout either way."""
-        heads = [{api.Header.MSG_ID: msg_id} if msg_id is not None else None for msg_id, _ in chunk]
-        if not hasattr(self._js, "publish_async"):
-            sends = [self._js.publish(subject, data, timeout=self._timeout, headers=h) for (_, data), h in zip(chunk, heads, strict=True)]
-            return await asyncio.gather(*sends, return_exceptions=True)
         futures = []
         try:
-            for (_, data), headers in zip(chunk, heads, strict=True):
+            for msg_id, data in chunk:
+                headers = {api.Header.MSG_ID: msg_id} if msg_id is not None else None
                 futures.append(await self._js.publish_async(subject, data, headers=headers))
             # own deadline: publish_async_completed() waits forever if the server dies
             return await asyncio.wait_for(asyncio.gather(*futures, return_exceptions=True), self._timeout)
@@ -165,11 +155,9 @@ class JobQueue(Inspector, DeadLetters):
     async def reserve(self, job_id: int, batch: int, timeout: float, attempt: int | None = None) -> list[Delivery]:
         """Up to `batch` tasks; [] when none arrive within `timeout`. Raises QueueMissing if gone.
 
-        First a no_wait pull: what is there goes out at once (a job's last tasks, redeliveries). Only when that
-        is nothing, or max_ack_pending holds tasks back, a lingering pull waits up to `timeout` for the rest of
-        the batch: a trickle of one-task batches costs the result path a Celery task, a row lock and an ack
-        flush per task (docs/benchmarks.md (d)).
-        """
+        A no_wait pull first hands out what is there at once; only when that is nothing, or max_ack_pending
+        holds tasks back, a lingering pull waits up to `timeout` for a full batch (a trickle of one-task batches
+        costs a Celery task, a row lock and an ack flush per task: docs/benchmarks.md (d))."""
         key = (job_id, self.layout.consumer(job_id, attempt))
         puller, reusable, began = await self._checkout(key), True, time.monotonic()
         try:
@@ -191,22 +179,21 @@ class JobQueue(Inspector, DeadLetters):
 
     async def ack_all(self, reply_subjects: Iterable[str]) -> None:
         """Ack several tasks with one flush: returns once the server has read every ack."""
-        subjects = list(reply_subjects)
-        for subject in subjects:
-            parse_reply_subject(subject)  # ValueError before anything is sent
-        with self._guard():
-            for subject in subjects:
-                await self._nc.publish(subject, b"+ACK")
-            await self._nc.flush(timeout=self._timeout)
+        await self._reply(reply_subjects, b"+ACK", flush=True)
 
     async def in_progress(self, reply_subjects: Iterable[str]) -> None:
         """Restart each task's ack_wait (and the consumer's last_active): +WPI."""
+        await self._reply(reply_subjects, b"+WPI", flush=False)
+
+    async def _reply(self, reply_subjects: Iterable[str], payload: bytes, flush: bool) -> None:
         subjects = list(reply_subjects)
         for subject in subjects:
-            parse_reply_subject(subject)  # never publish to a subject a worker made up
+            parse_reply_subject(subject)  # ValueError before anything is sent: never to a subject a worker made up
         with self._guard():
             for subject in subjects:
-                await self._nc.publish(subject, b"+WPI")
+                await self._nc.publish(subject, payload)
+            if flush:
+                await self._nc.flush(timeout=self._timeout)
 
     async def read_task(self, job_id: int, seq: int) -> bytes | None:
         """The stored payload of one task; None for a hole (acked under workqueue, terminated, expired)."""
@@ -220,12 +207,17 @@ class JobQueue(Inspector, DeadLetters):
         return msg.data or b""
 
     async def _raise_missing(self, job_id: int, attempt: int | None) -> None:
-        """Turn an ambiguous "no responders" into QueueMissing when the stream or consumer is really gone."""
+        """Turn an ambiguous "no responders" into QueueMissing when the stream (or consumer) is really gone."""
+        stream, consumer = self.layout.stream(job_id), None
         with self._guard():
             try:
-                await self._js.consumer_info(self.layout.stream(job_id), self.layout.consumer(job_id, attempt))
+                if attempt is None and self.layout.per_attempt_consumer:
+                    await self._js.stream_info(stream)
+                else:
+                    consumer = self.layout.consumer(job_id, attempt)
+                    await self._js.consumer_info(stream, consumer)
             except jserr.NotFoundError as exc:
-                await self._drop_subs((job_id, self.layout.consumer(job_id, attempt)))
+                await self._drop_subs((job_id, consumer))
                 raise QueueMissing(job_id, stream_exists=exc.err_code != STREAM_NOT_FOUND) from exc
         raise QueueUnavailable("JetStream did not answer although stream and consumer exist")
 
