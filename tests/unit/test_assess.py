@@ -262,7 +262,7 @@ def test_invariants(current, previous, layout, config):
     if verdict.condition is Condition.WAITING_FOR_WORKERS or verdict.condition is Condition.HEALTHY:
         assert not verdict.act and verdict.dead == 0
     if verdict.condition is Condition.STUCK_NO_FETCHER and verdict.act:
-        assert config.stuck_detection and config.stuck_action == "fail"
+        assert config.stuck_detection  # stuck_action "warn": the sweep plan warns instead of failing
     if verdict.condition in (Condition.STREAM_LOST, Condition.CONSUMER_LOST) and verdict.act:
         assert config.stream_lost_detection and current.counts.remaining > 0
     assert verdict.dead >= 0 and verdict.reason
