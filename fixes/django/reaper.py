@@ -6,6 +6,7 @@ workers poll); `sweep` runs from Celery beat and needs no worker at all (fixes.p
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 
@@ -67,8 +68,7 @@ def observe(job) -> Observation:
 
 
 def sweep() -> plan.SweepResult:
-    config = runtime.config()
-    return plan.run_once(OrmStore(), BridgeReader(), runtime.layout(), config)
+    return plan.run_once(OrmStore(), BridgeReader(), runtime.layout(), runtime.config())
 
 
 class BridgeReader:
@@ -99,27 +99,14 @@ class OrmStore:
     def counts_of(self, jobs: list) -> dict[int, JobCounts | Exception]:
         """The binding's counts (counts_many when it has one: an error of the whole call stands for every job),
         plus the results each job's current attempt has queued within the backlog grace."""
-        b, found = self.binding, {}
-        if hasattr(b, "counts_many"):
-            try:
-                found = b.counts_many(jobs)
-            except Exception as exc:
-                found = {job.pk: exc for job in jobs}
-        else:
-            for job in jobs:
-                try:
-                    found[job.pk] = b.counts(job)
-                except Exception as exc:
-                    found[job.pk] = exc
+        b = self.binding
+        many = getattr(b, "counts_many", None) or (lambda js: {j.pk: _or_error(b.counts, j) for j in js})
+        found = _or_error(many, jobs)
+        found = found if isinstance(found, dict) else {job.pk: found for job in jobs}
         queued = self._queued({job.pk: b.attempt(job) for job in jobs})
-        out = {}
-        for job in jobs:
-            counts = found.get(job.pk, KeyError("no counts for this job"))
-            if isinstance(counts, JobCounts) and queued.get(job.pk):
-                counts = JobCounts(counts.expected, counts.processed, counts.failed, counts.unprocessed_image_ids,
-                                   queued[job.pk])
-            out[job.pk] = counts
-        return out
+        out = {job.pk: found.get(job.pk, KeyError("no counts for this job")) for job in jobs}
+        return {pk: dataclasses.replace(c, results_queued=queued[pk]) if isinstance(c, JobCounts) and queued.get(pk)
+                else c for pk, c in out.items()}
 
     def _queued(self, attempts: dict[int, int]) -> dict[int, int]:
         """Results queued in the current attempt and not stored, within result_backlog_grace (older ones are
@@ -181,3 +168,10 @@ async def _quiet(call):
         return await call
     except Exception:
         return None
+
+
+def _or_error(fn, arg):
+    try:
+        return fn(arg)
+    except Exception as exc:
+        return exc

@@ -70,6 +70,35 @@ def test_dead_tasks_with_workers_polling_fail_the_job_inline(sandbox):
     assert "Dead letters" in log and "3 deliveries" in log, log
 
 
+@pytest.mark.parametrize("host_stream", ["before", "after"])
+@pytest.mark.stack(**INLINE_ONLY)
+def test_antennas_advisory_stream_coexists_with_the_fixes(sandbox, host_stream):
+    """Antenna's TaskQueueManager adds `advisories` on $JS.EVENT.ADVISORY.> on every connect. Created before
+    a job runs with the fixes on, the fixes read dead letters from it; created after, it is still accepted."""
+    import asyncio
+
+    import nats
+
+    async def antenna_connects():
+        nc = await nats.connect(sandbox.stack.nats.url)
+        try:
+            js = nc.jetstream()
+            await js.add_stream(name="advisories", subjects=["$JS.EVENT.ADVISORY.>"], max_age=3600)
+            return (await js.stream_info("advisories")).config.subjects
+        finally:
+            await nc.close()
+
+    if host_stream == "before":
+        assert asyncio.run(antenna_connects()) == ["$JS.EVENT.ADVISORY.>"]
+    with api_client(sandbox) as api:
+        job_id = started_job(sandbox, images=2)
+        assert len(reserve(api, job_id, 16)) == 2  # a worker takes both and crashes
+        job = poll_tasks_until_final(sandbox, api, job_id, timeout=window(sandbox) + 10)
+    assert job["status"] == "FAILURE"
+    assert "Dead letters" in error_log(sandbox.client.job(job_id))
+    assert asyncio.run(antenna_connects()) == ["$JS.EVENT.ADVISORY.>"]
+
+
 @pytest.mark.stack(**OFF)
 def test_dead_tasks_with_fixes_off_leave_the_job_started(sandbox):
     with api_client(sandbox) as api:
