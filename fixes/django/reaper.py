@@ -46,7 +46,7 @@ def check_inline(job) -> Assessment | None:
     config = runtime.config()
     if not config.inline_reaper:
         return None
-    first = observe(job)
+    first = observe(job, queued=False)  # results waiting to be stored only matter to a job that looks dead
     judged = assess(first, runtime.layout(), config)
     if judged.condition is Condition.NATS_UNREACHABLE:
         raise QueueUnavailable("NATS did not answer")  # an empty fetch from a hung server is no "drained"
@@ -58,10 +58,10 @@ def check_inline(job) -> Assessment | None:
     return judged
 
 
-def observe(job) -> Observation:
+def observe(job, queued: bool = True) -> Observation:
     attempt = runtime.binding().attempt(job)
     snapshot = runtime.bridge().call(lambda q: q.snapshot(job.pk, attempt))
-    counts = OrmStore().counts_of([job])[job.pk]
+    counts = OrmStore().counts_of([job], queued)[job.pk]
     if isinstance(counts, Exception):
         raise counts  # e.g. Redis down: the host answers 503
     return Observation(snapshot, counts)
@@ -96,14 +96,14 @@ class OrmStore:
     def counts(self, job_ids: list[int]) -> dict[int, JobCounts | Exception]:
         return self.counts_of([self._jobs[i] for i in job_ids])
 
-    def counts_of(self, jobs: list) -> dict[int, JobCounts | Exception]:
+    def counts_of(self, jobs: list, queued: bool = True) -> dict[int, JobCounts | Exception]:
         """The binding's counts (counts_many when it has one: an error of the whole call stands for every job),
         plus the results each job's current attempt has queued within the backlog grace."""
         b = self.binding
         many = getattr(b, "counts_many", None) or (lambda js: {j.pk: _or_error(b.counts, j) for j in js})
         found = _or_error(many, jobs)
         found = found if isinstance(found, dict) else {job.pk: found for job in jobs}
-        queued = self._queued({job.pk: b.attempt(job) for job in jobs})
+        queued = self._queued({job.pk: b.attempt(job) for job in jobs}) if queued else {}
         out = {job.pk: found.get(job.pk, KeyError("no counts for this job")) for job in jobs}
         return {pk: dataclasses.replace(c, results_queued=queued[pk]) if isinstance(c, JobCounts) and queued.get(pk)
                 else c for pk, c in out.items()}
