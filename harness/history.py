@@ -2,6 +2,8 @@
 
 Clients only record what they did and what they were told; checkers judge the log later. `info` means the
 outcome is unknown (a timed-out POST may or may not have landed), `fail` that it certainly did not happen.
+Observers record too: the sampler's `sample` and `status` ops, and `sample-error` for a read that failed
+(its gaps are evidence: a checker of sampled data cannot pass over a misread).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ OP_TYPES = ("invoke", "ok", "fail", "info")
 class Op:
     time: float  # unix seconds
     process: str  # who acted (worker name, "nemesis", "client")
-    f: str  # what: list | reserve | post | heartbeat | fault | ...
+    f: str  # what: list | reserve | post | heartbeat | inject | sample | sample-error | ...
     type: str  # invoke | ok | fail | info (info: outcome unknown, e.g. a timed-out POST)
     value: Any = None
 

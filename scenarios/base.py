@@ -15,7 +15,8 @@ import httpx
 from harness.chaos import Nemesis
 from harness.chaos.wire import Wire, result_for
 from harness.history import History
-from harness.waiting import poll_until
+from harness.waiting import poll_until, slowdown
+from scenarios.evidence import Evidence
 
 FINAL = ("SUCCESS", "FAILURE", "REVOKED")
 
@@ -30,14 +31,18 @@ class Scenario:
     control: bool = False  # passes in both modes; guards against false positives, proves no regression
     bound: float | None = None  # seconds after heal-all within which every job must be terminal
     known_gap: str = ""  # the fixes do not cure this yet: with them on, some check still fails (say which, why)
+    evidence: Evidence | None = None  # the incident's shape with the fixes off; a control's precondition (both modes)
+    guards: frozenset[str] = frozenset()  # fix switches each of which, alone off, must let the incident through
 
     @property
     def title(self) -> str:
         return self.doc.strip().splitlines()[0] if self.doc.strip() else self.name
 
-    def stack_settings(self, fixes: str) -> dict[str, str]:
-        """CHAOS_* overrides for this mode. FIX_*=0 is dropped with every fix off already, so those
-        stacks are shared with the other scenarios."""
+    def stack_settings(self, fixes: str, without: str | None = None) -> dict[str, str]:
+        """CHAOS_* overrides for this mode (`without`: every fix on but that switch). FIX_*=0 is dropped with
+        every fix off already, so those stacks are shared with the other scenarios."""
+        if without is not None:
+            return {**self.stack_settings("on"), f"CHAOS_FIX_{without.upper()}": "0"}
         out = {}
         for key, value in self.settings.items():
             name = key if key.startswith("CHAOS_") else f"CHAOS_{key.upper()}"
@@ -48,17 +53,24 @@ class Scenario:
 
 
 def scenario(*, expect_off: set[str] | frozenset[str] = frozenset(), settings: dict | None = None,
-             control: bool = False, bound: float | None = None, known_gap: str = "") -> Callable[[Callable], Scenario]:
+             control: bool = False, bound: float | None = None, known_gap: str = "", evidence: Evidence | None = None,
+             guards: set[str] | frozenset[str] = frozenset()) -> Callable[[Callable], Scenario]:
     """Decorate a scenario module's `run(ctx)`: name and docstring come from the module."""
-    if control and expect_off:
+    from fixes.config import FixesConfig
+
+    if control and (expect_off or guards):
         raise ValueError("a control scenario expects every check to pass in both modes")
     if not control and not expect_off:
         raise ValueError("a regression scenario names the checks its incident fails with the fixes off")
+    if evidence is None:
+        raise ValueError("say what the run must show: the incident with the fixes off, or the control's precondition")
+    if unknown := set(guards) - set(FixesConfig.switches()):
+        raise ValueError(f"no such fix switch: {sorted(unknown)}")
 
     def wrap(run: Callable) -> Scenario:
         module = sys.modules[run.__module__]
         return Scenario(run.__module__.rsplit(".", 1)[-1], module.__doc__ or "", run, dict(settings or {}),
-                        frozenset(expect_off), control, bound, known_gap)
+                        frozenset(expect_off), control, bound, known_gap, evidence, frozenset(guards))
 
     return wrap
 
@@ -106,7 +118,7 @@ class Ctx:
     @property
     def exhaustion(self) -> float:
         """Seconds until every delivered task has used up max_deliver, with a margin."""
-        return self.ack_wait * self.max_deliver + 2 * self.sweep_interval + 1
+        return (self.ack_wait * self.max_deliver + 2 * self.sweep_interval + 1) * slowdown()
 
     def note(self, text: str, record: bool = True) -> None:
         if record:
@@ -146,6 +158,18 @@ class Ctx:
         except httpx.HTTPError:
             return None
         return response.json()["status"] if response.status_code == 200 else None
+
+    def wait_published(self, job: int, timeout: float = 30.0) -> int:
+        """Until every Start of the job that was answered 2xx has published its tasks (one job-log line each)."""
+        starts = sum(1 for op in self.history.of("start", "ok") if (op.value or {}).get("job") == job)
+
+        def published():
+            response = self.wire.http.get(f"/jobs/{job}/")
+            logs = response.json().get("logs", []) if response.status_code == 200 else []
+            done = sum(line["message"].startswith("Published ") for line in logs)
+            return done if done >= starts else None
+
+        return poll_until(published, timeout=timeout * slowdown(), interval=0.1, what=f"{starts} publishes of job {job}")
 
     def wait_for(self, job: int, statuses, timeout: float = 30.0) -> str:
         statuses = (statuses,) if isinstance(statuses, str) else tuple(statuses)

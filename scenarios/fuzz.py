@@ -49,6 +49,21 @@ def fuzz(api_url: str, token: str, history: History, jobs: dict[str, int], examp
     return sent[0]
 
 
+def probe_unauthorized(api_url: str, history: History, job: int | None) -> int:
+    """Every run's fixed set of requests without a valid token (no header, wrong token, other schemes), to the
+    job list and, when the run has a job, to its tasks and result endpoints. Returns how many were sent."""
+    paths = [("GET", "/jobs/", None)]
+    if job is not None:
+        paths += [("POST", f"/jobs/{job}/tasks/", {"batch_size": 1}),
+                  ("POST", f"/jobs/{job}/result/", {"results": []})]
+    with httpx.Client(base_url=api_url.rstrip("/"), timeout=30) as http:
+        for method, path, body in paths:
+            for headers in BAD_CREDENTIALS:
+                request = {"method": method, "url": path, "headers": headers, **({"json": body} if body else {})}
+                send_one(http, history, "unauthorized", request, {"job": job, "path": path, "method": method})
+    return len(paths) * len(BAD_CREDENTIALS)
+
+
 def _send_generated(http: httpx.Client, history: History, strategy, job: int, examples: int, seed: int) -> int:
     from hypothesis import HealthCheck, Phase, given, settings
     from hypothesis import seed as fix_seed

@@ -10,9 +10,13 @@ Fixes on (the /tasks/ check alone, beat sweep switched off): the next empty poll
 """
 
 from scenarios.base import Ctx, scenario
+from scenarios.evidence import still_started
 
 
-@scenario(expect_off={"terminal_within_bound", "progress_consistent"}, settings={"FIX_SWEEP": "0"})
+@scenario(expect_off={"terminal_within_bound", "progress_consistent"}, settings={"FIX_SWEEP": "0"},
+          evidence=still_started(lambda q: q.get("stream_exists") and q.get("num_pending") == 0
+                                 and q.get("num_ack_pending") == 0, "its tasks exhausted (none pending or in flight)"),
+          guards={"inline_reaper"})
 def run(ctx: Ctx) -> None:
     job = ctx.job(images=6)
     ctx.work(job, tasks=2)  # two results arrive, then the fleet goes bad

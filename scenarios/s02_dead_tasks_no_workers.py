@@ -9,9 +9,13 @@ the job: "5 tasks waiting, no worker has fetched for …".
 """
 
 from scenarios.base import Ctx, scenario
+from scenarios.evidence import still_started
 
 
-@scenario(expect_off={"terminal_within_bound"})
+@scenario(expect_off={"terminal_within_bound"},
+          evidence=still_started(lambda q: (q.get("num_ack_pending") or 0) > 0,
+                                 "its tasks in flight to workers that are gone (num_ack_pending > 0)"),
+          guards={"sweep", "stuck_detection"})
 def run(ctx: Ctx) -> None:
     job = ctx.job(images=5)
     ctx.fault("reserve-and-vanish", job=job)  # the whole fleet reserves once and dies

@@ -9,9 +9,12 @@ Fixes on: the inline check and the sweep see the stream gone while images remain
 """
 
 from scenarios.base import Ctx, scenario
+from scenarios.evidence import still_started
 
 
-@scenario(expect_off={"terminal_within_bound", "progress_consistent"})
+@scenario(expect_off={"terminal_within_bound", "progress_consistent"},
+          evidence=still_started(lambda q: q.get("stream_exists") is False, "its stream gone with the wiped store"),
+          guards={"stream_lost_detection"})
 def run(ctx: Ctx) -> None:
     job = ctx.job(images=5)
     ctx.work(job, tasks=2)

@@ -8,9 +8,10 @@ Fixes on: REVOKED deletes the queue; Start deletes leftovers first and publishes
 """
 
 from scenarios.base import Ctx, scenario
+from scenarios.evidence import stream_held
 
 
-@scenario(expect_off={"no_duplicate_tasks"})
+@scenario(expect_off={"no_duplicate_tasks"}, evidence=stream_held(2))
 def run(ctx: Ctx) -> None:
     job = ctx.job(images=30)
     ctx.work(job, tasks=8)  # some progress before the watchdog strikes

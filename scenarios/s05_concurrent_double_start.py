@@ -8,13 +8,14 @@ Fixes on: the row lock lets one through (200) and refuses the other (409); 20 me
 """
 
 from scenarios.base import Ctx, scenario
+from scenarios.evidence import stream_held
 
 
-@scenario(expect_off={"no_duplicate_tasks"})
+@scenario(expect_off={"no_duplicate_tasks"}, evidence=stream_held(2), guards={"idempotent_start"})
 def run(ctx: Ctx) -> None:
     job = ctx.job(images=20, start=False)
     ctx.fault("double-start", job=job)
     ctx.wait_for(job, "STARTED")
-    ctx.sleep(1.0, "let every queued run publish")
+    ctx.wait_published(job)  # every Start that was answered 200 has published
     ctx.sample()
     ctx.workers("healthy", job, count=2, background=True)

@@ -9,9 +9,10 @@ Fixes on: the same; the reaper must not fail the job while the killed worker's t
 """
 
 from scenarios.base import Ctx, scenario
+from scenarios.evidence import redelivered
 
 
-@scenario(control=True)
+@scenario(control=True, evidence=redelivered(True))
 def run(ctx: Ctx) -> None:
     job = ctx.job(images=12)
     ctx.fault("worker-kill", job=job, batch=5)

@@ -8,15 +8,20 @@ Fixes off: SUCCESS, no task redelivered, no duplicate results.
 Fixes on: the same; neither the /tasks/ check nor the sweep may fail the job.
 """
 
+import math
+
+from harness.waiting import slowdown
 from scenarios.base import Ctx, scenario
+from scenarios.evidence import redelivered
 
 
-@scenario(control=True)
+@scenario(control=True, evidence=redelivered(False))
 def run(ctx: Ctx) -> None:
     job = ctx.job(images=3)
     held = ctx.reserve(job, batch=3)
     ctx.workers("healthy", job, background=True)  # polls the whole time and finds nothing
-    for _ in range(12):  # 4 × ack_wait, a heartbeat every ack_wait / 3
+    beats = math.ceil(12 * slowdown())  # 4 × ack_wait, a heartbeat every ack_wait / (3 × slowdown)
+    for _ in range(beats):
         ctx.wire.in_progress(job, [task["reply_subject"] for task in held])
-        ctx.sleep(ctx.ack_wait / 3)
+        ctx.sleep(4 * ctx.ack_wait / beats)
     ctx.post(job, held)

@@ -10,9 +10,10 @@ Fixes on: the same FAILURE, and the transition hook deletes the queue.
 """
 
 from scenarios.base import Ctx, scenario
+from scenarios.evidence import left_behind
 
 
-@scenario(expect_off={"no_leftover_queue"})
+@scenario(expect_off={"no_leftover_queue"}, evidence=left_behind("FAILURE"), guards={"cleanup_on_terminal"})
 def run(ctx: Ctx) -> None:
     job = ctx.job(images=6)
     ctx.work(job, tasks=2)

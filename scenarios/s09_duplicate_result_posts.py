@@ -9,9 +9,10 @@ Fixes on: one stored result per image and attempt.
 """
 
 from scenarios.base import Ctx, scenario
+from scenarios.evidence import stored_twice
 
 
-@scenario(expect_off={"no_duplicate_results"})
+@scenario(expect_off={"no_duplicate_results"}, evidence=stored_twice(), guards={"dedupe_results"})
 def run(ctx: Ctx) -> None:
     job = ctx.job(images=10)
     ctx.workers("duplicate", job, batch_size=5)

@@ -9,9 +9,10 @@ Fixes on: every stale result is refused per task ("rejected_stale"); attempt 2 c
 """
 
 from scenarios.base import Ctx, scenario
+from scenarios.evidence import stale_result_stored
 
 
-@scenario(expect_off={"no_stale_results"})
+@scenario(expect_off={"no_stale_results"}, evidence=stale_result_stored(), guards={"fencing"})
 def run(ctx: Ctx) -> None:
     job = ctx.job(images=4)
     old = ctx.reserve(job, batch=4)

@@ -11,10 +11,11 @@ Fixes on: it is refused per task ("rejected_invalid"); zero 5xx.
 """
 
 from scenarios.base import Ctx, scenario
+from scenarios.evidence import server_error
 from scenarios.fuzz import fuzz
 
 
-@scenario(expect_off={"no_server_errors"})
+@scenario(expect_off={"no_server_errors"}, evidence=server_error(), guards={"fencing"})
 def run(ctx: Ctx) -> None:
     job = ctx.job(images=4)
     idle = ctx.job(images=2, start=False, judged=False)

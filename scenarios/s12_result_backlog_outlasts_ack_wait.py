@@ -6,7 +6,8 @@ max_deliver is used up. Then the Celery worker comes back and works through the 
 found this (seed 243423565): all 174 results were accepted, and the job failed with "108 of 174
 tasks exhausted".
 
-Both modes run with result deduplication on (FIX_FENCING=1), so the repeated posts do not also show
+Both modes run with fencing and result deduplication on (FIX_FENCING=1, FIX_DEDUPE_RESULTS=1), so the
+repeated posts do not also show
 the duplicates of s09. The only difference between the modes is the reaper.
 Both modes: SUCCESS once the backlog is processed; one stored result per image.
 Without the queued-results count the /tasks/ check would see every task dead in NATS while their
@@ -16,9 +17,10 @@ result_backlog_grace seconds).
 """
 
 from scenarios.base import Ctx, scenario
+from scenarios.evidence import max_deliver_exhausted
 
 
-@scenario(control=True, settings={"FIX_FENCING": "1"})
+@scenario(control=True, settings={"FIX_FENCING": "1", "FIX_DEDUPE_RESULTS": "1"}, evidence=max_deliver_exhausted())
 def run(ctx: Ctx) -> None:
     job = ctx.job(images=6)
     ctx.fault("celery-down")  # results are accepted and queued, and nobody stores them

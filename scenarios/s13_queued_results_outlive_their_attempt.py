@@ -14,9 +14,10 @@ dropped (neither stored, counted nor acked) and attempt 2 runs to SUCCESS on its
 """
 
 from scenarios.base import Ctx, scenario
+from scenarios.evidence import stale_result_stored
 
 
-@scenario(expect_off={"no_stale_results"})
+@scenario(expect_off={"no_stale_results"}, evidence=stale_result_stored(), guards={"fencing"})
 def run(ctx: Ctx) -> None:
     job = ctx.job(images=4)
     ctx.fault("celery-down")  # accepted results wait in the queue

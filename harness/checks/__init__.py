@@ -35,9 +35,24 @@ CHECKS: dict[str, Checker] = {
 }
 
 
+# Checks of what only some scenarios do, with the call whose invoke says the run set out to do it
+EXERCISED_BY = {"unauthorized_rejected": "unauthorized"}
+
+
 def judge(history: Sequence[Op], snapshot: dict, names: Iterable[str] | None = None) -> list[Verdict]:
     """Run the named checkers (all by default); a crashing one answers unknown."""
     return [check_safe(name, CHECKS[name], history, snapshot) for name in (names or CHECKS)]
 
 
-__all__ = ["CHECKS", "MAX_SAMPLES", "Checker", "Verdict", "check_safe", "compose", "judge"]
+def applicable(history: Sequence[Op]) -> list[str]:
+    """The checkers that judge a run: all of them, but one of EXERCISED_BY only if the run invoked its call.
+
+    Like a Jepsen test choosing its checkers: a run that never sends a request without a token is not
+    judged on how such requests are answered. A run that sent some but got no answer is: unknown.
+    """
+    invoked = {op.f for op in history if op.type == "invoke"}
+    return [name for name in CHECKS if name not in EXERCISED_BY or EXERCISED_BY[name] in invoked]
+
+
+__all__ = ["CHECKS", "EXERCISED_BY", "MAX_SAMPLES", "Checker", "Verdict", "applicable", "check_safe", "compose",
+           "judge"]

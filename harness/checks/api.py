@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 
-from harness.checks.verdict import Verdict, verdict
+from harness.checks.verdict import Verdict, no_evidence, verdict
 from harness.history import Op
 
 EXPECTED_5XX = (503,)  # "temporarily unavailable, retry after": the designed answer while NATS is away
@@ -16,7 +16,8 @@ def _status(op: Op) -> int | None:
 
 
 def no_server_errors(history: Sequence[Op], snapshot: dict) -> Verdict:
-    """No request of a worker, a person or the fuzzer got a 5xx other than 503."""
+    """No request of a worker, a person or the fuzzer got a 5xx other than 503. No answer with a status
+    code in the history (nothing was asked, or nothing answered): unknown."""
     violations, answered = [], 0
     for op in history:
         status = _status(op)
@@ -26,12 +27,16 @@ def no_server_errors(history: Sequence[Op], snapshot: dict) -> Verdict:
         if status >= 500 and status not in EXPECTED_5XX:
             violations.append({"process": op.process, "f": op.f, "status": status,
                                **{k: op.value[k] for k in ("job", "path", "body") if k in op.value}})
+    if not answered:
+        return no_evidence("no_server_errors", "no request was answered with a status code", {"answers_with_status": 0})
     return verdict("no_server_errors", violations, {"answers_with_status": answered})
 
 
 def unauthorized_rejected(history: Sequence[Op], snapshot: dict) -> Verdict:
-    """Every request sent without a valid token was refused (401/403)."""
+    """Every request sent without a valid token was refused (401/403). None answered: unknown."""
     tries = [op for op in history if op.f == "unauthorized" and op.type in ("ok", "fail")]
+    if not tries:
+        return no_evidence("unauthorized_rejected", "no request without a valid token was answered", {"tries": 0})
     statuses = Counter(_status(op) for op in tries)
     violations = [{"path": op.value.get("path"), "status": _status(op)} for op in tries
                   if _status(op) not in (401, 403)]

@@ -4,33 +4,69 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from harness.checks.ops import jobs_of, select, successful_starts
-from harness.checks.verdict import Verdict, verdict
+from harness.checks.ops import jobs_of, sample_errors, select, successful_starts
+from harness.checks.subjects import parse_ack, stream_name
+from harness.checks.verdict import Verdict, no_evidence, verdict
 from harness.history import Op
 
 
 def no_duplicate_tasks(history: Sequence[Op], snapshot: dict) -> Verdict:
-    """A job's stream never holds more messages than the job has images (seed 003: 87,883 for 44k)."""
+    """A job's stream never stores more tasks than the job has images (seed 003: 87,883 for 44k).
+
+    Judged on every look at the stream (the sampler's and the final snapshot's) by `last_seq`, the number of
+    messages stored since the stream was created: acks (workqueue retention) do not lower it, so the look
+    after a gap covers the gap, unless the stream was deleted within it. Gaps while NATS or the database did
+    not answer are tolerated for that reason (counted as `unanswered_reads`). Each task handed out is a look
+    too: its reply subject's stream sequence plus the consumer's pending count then is what the stream
+    held at that moment (less for a redelivery), e.g. of a stream wiped before the sampler's next tick.
+    Unknown: no job; a started job whose stream was never seen; a sampler misread (a `sample-error` other
+    than "did not answer").
+    """
+    jobs = jobs_of(snapshot)
+    if not jobs:
+        return no_evidence("no_duplicate_tasks", "no job in the final snapshot")
     violations, unknown, seen = [], [], 0
-    for job in jobs_of(snapshot):
-        looks = [(op.time, op.value["queue"]["messages"]) for op in select(history, f="sample", job=job["id"])
+    for job in jobs:
+        looks = [(op.time, _stored(op.value["queue"])) for op in select(history, f="sample", job=job["id"])
                  if op.value.get("queue") and op.value["queue"]["stream_exists"]]
         if job.get("queue") and job["queue"]["stream_exists"]:
-            looks.append((snapshot.get("taken_at", 0.0), job["queue"]["messages"]))
+            looks.append((snapshot.get("taken_at", 0.0), _stored(job["queue"])))
+        looks += _handed_out(history, job["id"])
         if not looks:
-            if job.get("queue") is None:
-                unknown.append({"job": job["id"], "why": "NATS never answered"})
+            if job["attempt"] > 0 or successful_starts(history, job["id"]):
+                unknown.append({"job": job["id"], "why": "started, but its stream was never seen"})
             continue
         seen += len(looks)
         at, most = max(looks, key=lambda look: look[1])
         if most > job["images"]:
-            violations.append({"job": job["id"], "images": job["images"], "max_messages": most,
+            violations.append({"job": job["id"], "images": job["images"], "max_stored": most,
                                "duplicates": most - job["images"], "at": round(at, 3)})
-    return verdict("no_duplicate_tasks", violations, {"observations": seen}, unknown)
+    misreads = [e for e in sample_errors(history, unavailable=False) if e.get("source") != "redis"]
+    unknown += [{"why": "the sampler misread", **e} for e in misreads]
+    return verdict("no_duplicate_tasks", violations, {"observations": seen, "misreads": len(misreads),
+                                                      "unanswered_reads": len(sample_errors(history, True))}, unknown)
+
+
+def _handed_out(history: Sequence[Op], job_id: int) -> list[tuple[float, int]]:
+    stream = stream_name(job_id)
+    return [(op.time, found.stream_seq + found.pending) for op in select(history, f="reserve", type="ok", job=job_id)
+            for subject in op.value.get("reply_subjects") or []
+            if (found := parse_ack(subject)) is not None and found.stream == stream]
+
+
+def _stored(queue: dict) -> int:
+    """Messages stored in the stream since it was created (a look without last_seq: what it holds now)."""
+    return max(queue.get("last_seq") or 0, queue["messages"])
 
 
 def no_duplicate_results(history: Sequence[Op], snapshot: dict) -> Verdict:
-    """No image has two stored results within one attempt (duplicate detections downstream)."""
+    """No image has two stored results within one attempt (duplicate detections downstream).
+
+    Judged on the database's result rows: jobs read and no row is a pass (nothing stored, nothing twice).
+    No job: unknown.
+    """
+    if not jobs_of(snapshot):
+        return no_evidence("no_duplicate_results", "no job in the final snapshot")
     violations, rows = [], 0
     for job in jobs_of(snapshot):
         rows += job["results"]["rows"]
@@ -40,12 +76,21 @@ def no_duplicate_results(history: Sequence[Op], snapshot: dict) -> Verdict:
 
 
 def no_stale_results(history: Sequence[Op], snapshot: dict) -> Verdict:
-    """A result from a delivery handed out before the job was (re)started is not counted in the new attempt."""
-    violations, stale_total, checked = [], 0, 0
+    """A result from a delivery handed out before the job was (re)started is not counted in the new attempt.
+
+    The attempt begins at the job's last Start answered 2xx. A job with such a Start is judged, also when
+    nothing was handed out before it (no stale delivery exists: a pass the history proves). A job never
+    started is skipped; one started (attempt > 0) without a 2xx Start in the history is unknown: when its
+    attempt began cannot be told. No job judged: unknown.
+    """
+    violations, unknown, stale_total, checked, judged = [], [], 0, 0, 0
     for job in jobs_of(snapshot):
         starts = successful_starts(history, job["id"])
         if not starts:
+            if job["attempt"] > 0:
+                unknown.append({"job": job["id"], "attempt": job["attempt"], "why": "no 2xx Start in the history"})
             continue
+        judged += 1
         last_start = max(starts)
         stale = {subject for op in select(history, f="reserve", type="ok", job=job["id"]) if op.time < last_start
                  for subject in op.value.get("reply_subjects", [])}
@@ -55,4 +100,7 @@ def no_stale_results(history: Sequence[Op], snapshot: dict) -> Verdict:
             if subject in stale:
                 violations.append({"job": job["id"], "attempt": job["attempt"], "image": image,
                                    "reply_subject": subject})
-    return verdict("no_stale_results", violations, {"stale_deliveries": stale_total, "results_checked": checked})
+    counts = {"jobs_judged": judged, "stale_deliveries": stale_total, "results_checked": checked}
+    if not judged and not violations:
+        return no_evidence("no_stale_results", "no job with a 2xx Start in the history", counts)
+    return verdict("no_stale_results", violations, counts, unknown)

@@ -8,6 +8,7 @@ from harness.checks.ops import (
     TERMINAL,
     answered,
     calls,
+    ended_at,
     job_of,
     jobs_of,
     redis_wipes,
@@ -15,15 +16,24 @@ from harness.checks.ops import (
     settle,
     successful_starts,
 )
-from harness.checks.verdict import Verdict, verdict
+from harness.checks.subjects import parse_ack
+from harness.checks.verdict import Verdict, no_evidence, verdict
 from harness.history import Op
 
 
 def terminal_within_bound(history: Sequence[Op], snapshot: dict) -> Verdict:
-    """Each job is SUCCESS, FAILURE or REVOKED, at the latest `bound` seconds after every fault was healed."""
+    """Each job is SUCCESS, FAILURE or REVOKED, at the latest `bound` seconds after every fault was healed.
+
+    When a job ended is the database's own `finished_at` (final snapshot), not a sample: a job that ends
+    after the runner stopped waiting, but before the snapshot, is seen late. Unknown: no job in the
+    snapshot; a terminal job without finished_at; a terminal job but no settle mark (no bound to judge by).
+    """
+    jobs = jobs_of(snapshot)
+    if not jobs:
+        return no_evidence("terminal_within_bound", "no job in the final snapshot")
     mark = settle(history)
     bound = mark.value.get("bound") if mark is not None else None
-    violations, jobs = [], jobs_of(snapshot)
+    violations, unknown = [], []
     for job in jobs:
         if job["status"] not in TERMINAL:
             queue = job.get("queue") or {}
@@ -33,20 +43,25 @@ def terminal_within_bound(history: Sequence[Op], snapshot: dict) -> Verdict:
                                "progress": job["progress"], "bound_s": bound, "start_answers": starts,
                                "nats": {k: queue.get(k) for k in ("stream_exists", "messages", "num_pending",
                                                                   "num_ack_pending", "num_redelivered")}})
-            continue
-        if mark is None or bound is None:
-            continue
-        reached = [op for op in select(history, f="status", job=job["id"])
-                   if op.value["status"] == job["status"] and op.value["attempt"] == job["attempt"]]
-        if reached and reached[-1].time > mark.time + bound:
-            violations.append({"job": job["id"], "status": job["status"],
-                               "after_heal_s": round(reached[-1].time - mark.time, 2), "bound_s": bound})
+        elif bound is None:
+            unknown.append({"job": job["id"], "why": "no settle mark in the history: no bound to judge by"})
+        elif job.get("finished_at") is None:
+            unknown.append({"job": job["id"], "status": job["status"], "why": "terminal without finished_at"})
+        elif job["finished_at"] > mark.time + bound:
+            violations.append({"job": job["id"], "status": job["status"], "bound_s": bound,
+                               "after_heal_s": round(job["finished_at"] - mark.time, 2)})
     terminal = sum(job["status"] in TERMINAL for job in jobs)
-    return verdict("terminal_within_bound", violations, {"jobs": len(jobs), "terminal": terminal, "bound_s": bound})
+    return verdict("terminal_within_bound", violations, {"jobs": len(jobs), "terminal": terminal, "bound_s": bound},
+                   unknown)
 
 
 def failure_has_reason(history: Sequence[Op], snapshot: dict) -> Verdict:
-    """A FAILURE without an ERROR line on the job's log is a failure nobody can act on."""
+    """A FAILURE without an ERROR line on the job's log is a failure nobody can act on.
+
+    Jobs read, none FAILURE: a pass (the database says there is no failure to explain). No job: unknown.
+    """
+    if not jobs_of(snapshot):
+        return no_evidence("failure_has_reason", "no job in the final snapshot")
     violations, failed = [], 0
     for job in jobs_of(snapshot):
         if job["status"] != "FAILURE":
@@ -62,20 +77,10 @@ def services_alive(history: Sequence[Op], snapshot: dict) -> Verdict:
     """Every server process runs at the end: the nemesis heals what it broke, so one that is down died by
     itself (e.g. a Celery worker that crashed on a broker reconnect)."""
     services = snapshot.get("services")
-    if services is None:
-        return Verdict(None, "services_alive", {"services": 0}, ["no process information in the snapshot"])
+    if not services:
+        return no_evidence("services_alive", "no process information in the snapshot", {"services": 0})
     violations = [{"service": name, "running": False} for name, running in sorted(services.items()) if not running]
     return verdict("services_alive", violations, {"services": len(services)})
-
-
-def _task_seq(reply_subject: str) -> int | None:
-    """The stream sequence a reply subject acks."""
-    from fixes.layout import parse_reply_subject
-
-    try:
-        return parse_reply_subject(reply_subject).stream_seq
-    except ValueError:
-        return None
 
 
 def not_failed_with_results_in_hand(history: Sequence[Op], snapshot: dict) -> Verdict:
@@ -87,15 +92,19 @@ def not_failed_with_results_in_hand(history: Sequence[Op], snapshot: dict) -> Ve
     Not judged: a job whose Redis was wiped (restart or FLUSHALL) between its Start and its failure. The
     wipe takes the accepted results waiting in the Celery queue and the job's progress with it, so they are
     no longer in hand, and the app fails such a job by design ("Job state missing in Redis").
+
+    Jobs read, none FAILURE: a pass (nothing was failed). No job: unknown. A task is named by the stream
+    sequence in its reply subject, parsed here (subjects.parse_ack), not by the fixes' parser.
     """
+    if not jobs_of(snapshot):
+        return no_evidence("not_failed_with_results_in_hand", "no job in the final snapshot")
     violations, failed, wiped = [], 0, 0
     wipes = redis_wipes(history)
     for job in jobs_of(snapshot):
         if job["status"] != "FAILURE" or not job["images"]:
             continue
         failed += 1
-        reached = [op.time for op in select(history, f="status", job=job["id"]) if op.value["status"] == "FAILURE"]
-        failed_at = reached[-1] if reached else snapshot.get("taken_at", float("inf"))
+        failed_at = ended_at(history, snapshot, job) or snapshot.get("taken_at", float("inf"))
         since = max(successful_starts(history, job["id"]), default=0.0)
         if any(since <= wipe < failed_at for wipe in wipes):
             wiped += 1
@@ -108,9 +117,9 @@ def not_failed_with_results_in_hand(history: Sequence[Op], snapshot: dict) -> Ve
                 continue
             refused = outcome.value.get("refused") or {}
             for subject in invoke.value.get("reply_subjects") or []:
-                seq = _task_seq(subject) if subject not in refused and subject in handed else None
-                if seq is not None:
-                    accepted.add(seq)
+                delivery = parse_ack(subject) if subject not in refused and subject in handed else None
+                if delivery is not None:
+                    accepted.add(delivery.stream_seq)
         if len(accepted) >= job["images"]:
             reasons = [line["message"][:200] for line in job["logs"] if line["level"] == "ERROR"]
             violations.append({"job": job["id"], "images": job["images"], "tasks_with_accepted_results": len(accepted),

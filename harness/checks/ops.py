@@ -61,6 +61,21 @@ def redis_wipes(history: Iterable[Op]) -> list[float]:
             and isinstance(op.value, dict) and op.value.get("fault") in REDIS_WIPES]
 
 
+def sample_errors(history: Iterable[Op], unavailable: bool | None = None) -> list[dict]:
+    """The sampler's failed reads; unavailable=False: only misreads (not "the source did not answer")."""
+    return [op.value for op in history if op.f == "sample-error" and isinstance(op.value, dict)
+            and (unavailable is None or bool(op.value.get("unavailable")) == unavailable)]
+
+
+def ended_at(history: Sequence[Op], snapshot: dict, job: dict) -> float | None:
+    """When the job reached its final status: the database's finished_at, else the sampler's status op."""
+    if job.get("finished_at") is not None:
+        return job["finished_at"]
+    seen = [op.time for op in select(history, f="status", job=job["id"])
+            if op.value.get("status") == job["status"] and op.value.get("attempt") == job["attempt"]]
+    return seen[-1] if seen else None
+
+
 def jobs_of(snapshot: dict) -> list[dict]:
     return sorted(snapshot.get("jobs", {}).values(), key=lambda job: job["id"])
 

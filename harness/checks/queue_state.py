@@ -5,12 +5,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from harness.checks.ops import TERMINAL, jobs_of
-from harness.checks.verdict import Verdict, verdict
+from harness.checks.verdict import Verdict, no_evidence, verdict
 from harness.history import Op
 
 
 def no_leftover_queue(history: Sequence[Op], snapshot: dict) -> Verdict:
-    """A terminal job has no stream and no consumer left (seed 003: REVOKED streams pile up)."""
+    """A terminal job has no stream and no consumer left (seed 003: REVOKED streams pile up).
+
+    Jobs read, none terminal: a pass (no queue is left over yet; terminal_within_bound judges the ending).
+    No job: unknown; a terminal job whose NATS did not answer: unknown.
+    """
+    if not jobs_of(snapshot):
+        return no_evidence("no_leftover_queue", "no job in the final snapshot")
     violations, unknown, terminal = [], [], 0
     for job in jobs_of(snapshot):
         if job["status"] not in TERMINAL:
@@ -31,8 +37,11 @@ def results_counted_once(history: Sequence[Op], snapshot: dict) -> Verdict:
 
     A job that failed or was revoked may hold a stored result it never counted (it stopped counting);
     it may never count more than it stored. A SUCCESS job has counted every image exactly once.
+    No job: unknown.
     """
     violations, jobs = [], jobs_of(snapshot)
+    if not jobs:
+        return no_evidence("results_counted_once", "no job in the final snapshot")
     for job in jobs:
         processed, stored = job["progress"]["processed"], job["results"]["distinct_images"]
         stopped = job["status"] in ("FAILURE", "REVOKED")
@@ -49,7 +58,10 @@ def progress_consistent(history: Sequence[Op], snapshot: dict) -> Verdict:
     """Database progress agrees with Redis, and a job with work left has that work in NATS.
 
     Work left but no stream, or nothing pending or in flight, is the silent death of seed 000.
+    No job: unknown; a job whose Redis, or (with work left) NATS, did not answer: unknown.
     """
+    if not jobs_of(snapshot):
+        return no_evidence("progress_consistent", "no job in the final snapshot")
     violations, unknown = [], []
     for job in jobs_of(snapshot):
         db, redis, queue = job["progress"], job.get("redis"), job.get("queue")

@@ -1,7 +1,8 @@
 """Read what the stack holds about some jobs into plain dicts: PostgreSQL, NATS JetStream and Redis.
 
-This is the only module of the checks that does I/O. The checkers get its output (and the timeline),
-never a connection. Every source is read independently: one that does not answer becomes None.
+With nats_reader.py and sampler.py, the only I/O of the checks. The checkers get its output (and the
+timeline), never a connection. Every source is read independently: one that does not answer becomes None,
+and what went wrong is kept under `read_errors`.
 """
 
 from __future__ import annotations
@@ -11,6 +12,9 @@ import contextlib
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+
+from harness.checks.nats_reader import read_queue
+from harness.checks.subjects import QueueNames
 
 TERMINAL = ("SUCCESS", "FAILURE", "REVOKED")
 
@@ -28,13 +32,9 @@ class Sources:
     def of(cls, stack) -> Sources:
         return cls(stack.settings["CHAOS_DATABASE_URL"], stack.nats.url, stack.redis.url, dict(stack.settings))
 
-    def layout(self):
-        """The stack's queue layout: with fencing on, each attempt has its own consumer."""
-        from fixes.config import FixesConfig
-        from fixes.layout import QueueLayout
-
-        fencing = FixesConfig.from_env(self.settings, prefix="CHAOS_").fencing
-        return QueueLayout(retention=self.settings.get("CHAOS_RETENTION", "limits"), per_attempt_consumer=fencing)
+    def names(self) -> QueueNames:
+        """The stack's stream and consumer names: with fencing on, each attempt has its own consumer."""
+        return QueueNames.of(self.settings)
 
 
 def redis_keys(job_id: int) -> dict[str, str]:
@@ -62,8 +62,12 @@ def read_jobs(db, job_ids: list[int]) -> dict[int, dict]:
 
 
 def read_job_details(db, job_ids: list[int]) -> dict[int, dict]:
-    """read_jobs plus image count, log lines and stored results (the final snapshot)."""
+    """read_jobs plus when the job ended (finished_at, unix seconds), image count, log lines and stored
+    results (the final snapshot)."""
     jobs = read_jobs(db, job_ids)
+    for job_id, finished_at in db.execute("select id, extract(epoch from finished_at) from jobs_job "
+                                          "where id = any(%s)", (job_ids,)):
+        jobs[job_id]["finished_at"] = None if finished_at is None else float(finished_at)
     for job_id, images in db.execute("select job_id, count(*) from jobs_job_images where job_id = any(%s) "
                                      "group by job_id", (job_ids,)):
         jobs[job_id]["images"] = images
@@ -118,26 +122,27 @@ def redis_client(url: str, timeout: float = 0.5):
 # --- NATS ------------------------------------------------------------------------------------------------
 
 
-async def read_queues(queue, attempts: dict[int, int]) -> dict[int, dict | None]:
-    """QueueSnapshot per job ({job_id: attempt}) as a dict; None where NATS did not answer."""
-    out = {}
+async def read_queues(js, names: QueueNames, attempts: dict[int, int]) -> tuple[dict[int, dict | None], list[str]]:
+    """Each job's queue ({job_id: attempt}) and the read errors; None where NATS did not answer."""
+    out, errors = {}, []
     for job_id, attempt in attempts.items():
-        snap = await queue.snapshot(job_id, attempt)
-        out[job_id] = snap.to_dict() if snap.reachable else None
-    return out
+        try:
+            out[job_id] = await read_queue(js, names, job_id, attempt)
+        except Exception as exc:
+            out[job_id] = None
+            errors.append(f"job {job_id}: {type(exc).__name__}: {exc}")
+    return out, errors
 
 
-async def _final_queues(sources: Sources, attempts: dict[int, int]) -> dict[int, dict | None]:
+async def _final_queues(sources: Sources, attempts: dict[int, int]) -> tuple[dict[int, dict | None], list[str]]:
     import nats
-
-    from fixes.jetstream import JobQueue
 
     try:
         nc = await nats.connect(sources.nats_url, connect_timeout=2, allow_reconnect=False)
-    except Exception:
-        return dict.fromkeys(attempts)
+    except Exception as exc:
+        return dict.fromkeys(attempts), [f"connect: {type(exc).__name__}: {exc}"]
     try:
-        return await read_queues(JobQueue(nc, sources.layout(), api_timeout=2.0), attempts)
+        return await read_queues(nc.jetstream(timeout=2.0), sources.names(), attempts)
     finally:
         with contextlib.suppress(Exception):
             await nc.close()
@@ -153,13 +158,14 @@ def collect(sources: Sources, job_ids: Iterable[int]) -> dict:
     job_ids = sorted(set(job_ids))
     with psycopg.connect(sources.database_url, connect_timeout=5, autocommit=True) as db:
         jobs = read_job_details(db, job_ids)
-    queues = asyncio.run(_final_queues(sources, {job_id: job["attempt"] for job_id, job in jobs.items()}))
+    queues, errors = asyncio.run(_final_queues(sources, {job_id: job["attempt"] for job_id, job in jobs.items()}))
+    errors = {"nats": errors} if errors else {}
     try:
         with redis_client(sources.redis_url, timeout=2.0) as client:
             progress = read_redis(client, job_ids)
-    except Exception:
-        progress = {}
+    except Exception as exc:
+        progress, errors["redis"] = {}, [f"{type(exc).__name__}: {exc}"]
     for job_id, job in jobs.items():
         job["queue"] = queues.get(job_id)
         job["redis"] = progress.get(job_id)
-    return {"taken_at": time.time(), "settings": dict(sources.settings), "jobs": jobs}
+    return {"taken_at": time.time(), "settings": dict(sources.settings), "jobs": jobs, "read_errors": errors}

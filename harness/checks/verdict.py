@@ -1,7 +1,9 @@
 """Verdict, compose and check_safe: how every checker answers, Jepsen style.
 
 A checker is a pure function of (history, snapshot) that returns a Verdict. ok is True (holds), False
-(violated, with evidence) or None (unknown: not enough to tell, or the checker crashed).
+(violated, with evidence) or None (unknown: not enough to tell, or the checker crashed). No evidence is
+never a pass: a checker answers True only for what the run's data proves, a vacuous case included when
+the data proves it (e.g. the database was read and holds no FAILURE job to ask a reason of).
 """
 
 from __future__ import annotations
@@ -45,6 +47,11 @@ def verdict(name: str, violations: list, counts: dict | None = None, unknown: li
     if unknown:
         return Verdict(None, name, {**counts, "unknown": len(unknown)}, unknown)
     return Verdict(True, name, counts)
+
+
+def no_evidence(name: str, why: str, counts: dict | None = None) -> Verdict:
+    """Unknown: the run holds nothing this checker could judge (never a pass)."""
+    return Verdict(None, name, {**(counts or {}), "evidence": 0}, [why])
 
 
 def check_safe(name: str, checker: Checker, history: Sequence[Op], snapshot: dict) -> Verdict:

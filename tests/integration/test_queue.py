@@ -20,6 +20,7 @@ from fixes.config import FixesConfig
 from fixes.jetstream import JobQueue, NatsBridge, QueueMissing, QueueUnavailable
 from fixes.layout import QueueLayout, belongs_to_attempt, parse_reply_subject
 from fixes.model import Condition, JobCounts, Observation
+from harness.waiting import slowdown
 
 pytestmark = pytest.mark.integration
 
@@ -407,7 +408,7 @@ def test_bridge_from_sync_code_survives_a_server_kill(own_server):
                 return time.monotonic() - began
             return None
 
-        assert eventually(fails_fast) < 0.5  # no 5 s JetStream timeout while disconnected
+        assert eventually(fails_fast) < 0.5 * slowdown()  # no 5 s JetStream timeout while disconnected
         own_server.start()  # same port and store: the bridge reconnects on its own
         assert eventually(lambda: _reachable(bridge, job)).stream_exists
     finally:
@@ -452,7 +453,7 @@ def test_bridge_started_before_nats_fails_fast_then_connects(tmp_path):
         began = time.monotonic()
         with pytest.raises(QueueUnavailable):
             bridge.call(lambda q: q.snapshot(1))
-        assert time.monotonic() - began < 0.2
+        assert time.monotonic() - began < 0.2 * slowdown()
         srv.start()
         snap = eventually(lambda: _reachable(bridge, 1))
         assert snap.reachable and not snap.stream_exists

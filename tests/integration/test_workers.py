@@ -52,8 +52,9 @@ def test_worker_sigkilled_mid_batch_its_tasks_are_redelivered(sandbox, worker):
         assert victim.wait_for_reservation()["tasks"] == 5
         victim.kill()
     summary = worker("healthy", job_ids=[job["id"]], idle_rounds=40)  # waits out ack_wait for the 5
-    assert summary.reserved == 12
-    sandbox.client.wait_for_status(job["id"], "SUCCESS", timeout=30)
+    assert summary.reserved >= 12  # more only if a slow round trip outlasted ack_wait: redelivered, counted once
+    done = sandbox.client.wait_for_status(job["id"], "SUCCESS", timeout=30)
+    assert process_stage(done) == {"processed": 12, "remaining": 0, "failed": 0}
 
 
 def test_responses_satisfy_the_real_workers_strict_models(sandbox):

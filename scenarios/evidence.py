@@ -1,0 +1,107 @@
+"""What a run must show besides its verdicts: the incident's own shape with the fixes off (a regression
+scenario), or the precondition a control stands on (in both modes). Read off the run's history and final
+snapshot, so a failed check cannot pass for the incident when something else went wrong."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from harness.history import Op
+
+Shows = Callable[[list[Op], dict], bool]
+
+
+@dataclass(frozen=True)
+class Evidence:
+    what: str  # in words, for the failure message and the docs
+    shows: Shows
+
+
+def _jobs(snapshot: dict) -> list[dict]:
+    return list(snapshot.get("jobs", {}).values())
+
+
+def _queue_looks(history: Iterable[Op], snapshot: dict, job: dict) -> list[dict]:
+    """Every look at the job's NATS queue: the sampler's, then the final one."""
+    looks = [op.value["queue"] for op in history
+             if op.f == "sample" and isinstance(op.value, dict) and op.value.get("job") == job["id"]
+             and op.value.get("queue")]
+    return looks + ([job["queue"]] if job.get("queue") else [])
+
+
+def still_started(queue: Callable[[dict], bool], what: str) -> Evidence:
+    """A job is STARTED at the end and its final NATS queue matches `queue`."""
+    return Evidence(f"a job still STARTED after the bound, {what}",
+                    lambda history, snapshot: any(job["status"] == "STARTED" and queue(job.get("queue") or {})
+                                                  for job in _jobs(snapshot)))
+
+
+def stream_held(factor: float) -> Evidence:
+    """The job's stream held at least `factor` x its images at some look."""
+    def shows(history, snapshot):
+        return any(look["stream_exists"] and look["messages"] >= factor * job["images"] > 0
+                   for job in _jobs(snapshot) for look in _queue_looks(history, snapshot, job))
+
+    return Evidence(f"the stream held ≥ {factor:g} × the job's images at some look", shows)
+
+
+def left_behind(status: str) -> Evidence:
+    return Evidence(f"a {status} job's stream is still in NATS at the end",
+                    lambda history, snapshot: any(job["status"] == status and (job.get("queue") or {}).get("stream_exists")
+                                                  for job in _jobs(snapshot)))
+
+
+def stored_twice() -> Evidence:
+    return Evidence("an image has two stored results in one attempt",
+                    lambda history, snapshot: any(job["results"]["duplicates"] for job in _jobs(snapshot)))
+
+
+def stale_result_stored() -> Evidence:
+    """A reply subject handed out before the job's last successful Start is among the attempt's stored results."""
+    def shows(history, snapshot):
+        for job in _jobs(snapshot):
+            starts = [op.time for op in history if op.f == "start" and op.type == "ok" and _job(op) == job["id"]
+                      and (op.value or {}).get("status", 200) < 300]
+            if not starts:
+                continue
+            before = {s for op in history if op.f == "reserve" and op.type == "ok" and _job(op) == job["id"]
+                      and op.time < max(starts) for s in (op.value or {}).get("reply_subjects", [])}
+            if any(subject in before for _, subject in job["results"]["subjects"]):
+                return True
+        return False
+
+    return Evidence("a result of a delivery handed out before the last Start is stored in the new attempt", shows)
+
+
+def server_error() -> Evidence:
+    return Evidence("a worker request was answered 500",
+                    lambda history, snapshot: any(isinstance(op.value, dict) and op.value.get("status") == 500
+                                                  for op in history if op.type in ("ok", "fail")))
+
+
+def redelivered(expected: bool) -> Evidence:
+    """Some task was (or no task was) handed out a second time: the delivery count in its reply subject."""
+    def shows(history, snapshot):
+        counts = [_delivered(s) for op in history if op.f == "reserve" and op.type == "ok"
+                  for s in (op.value or {}).get("reply_subjects", [])]
+        return any(n >= 2 for n in counts) == expected and bool(counts)
+
+    return Evidence("a task was handed out again after a worker died" if expected else
+                    "no task was ever handed out twice", shows)
+
+
+def max_deliver_exhausted() -> Evidence:
+    return Evidence("tasks exhausted max_deliver (MAX_DELIVERIES advisories seen)",
+                    lambda history, snapshot: any(op.f == "dead-letter" for op in history))
+
+
+def _job(op: Op):
+    return op.value.get("job") if isinstance(op.value, dict) else None
+
+
+def _delivered(reply_subject: str) -> int:
+    """The delivery count of `$JS.ACK.<stream>.<consumer>.<delivered>...` (9 tokens) or the 11/12-token form."""
+    tokens = reply_subject.split(".")
+    at = 4 if len(tokens) == 9 else 6
+    return int(tokens[at]) if len(tokens) > at and tokens[at].isdigit() else 0

@@ -1,0 +1,152 @@
+"""terminal_within_bound, failure_has_reason, not_failed_with_results_in_hand, services_alive."""
+
+from harness.history import Op
+from tests.unit.test_checks_cases import (
+    T0,
+    job,
+    post,
+    reserve,
+    settle,
+    snapshot,
+    start,
+    subject,
+    verdict_case,
+)
+
+HEALED = T0 + 10  # the runner's settle mark: every fault healed
+REASON = [{"level": "ERROR", "message": "2 of 2 tasks exhausted max_deliver"}]
+
+# --- terminal_within_bound --------------------------------------------------------------------------------------
+
+
+@verdict_case("terminal_within_bound", True)
+def test_a_job_that_ended_within_the_bound():
+    return [*start(T0), *settle(HEALED, bound=10)], snapshot(job(finished_at=HEALED + 9.5))
+
+
+@verdict_case("terminal_within_bound", True)
+def test_a_job_that_ended_before_the_faults_were_healed():
+    return [*start(T0), *settle(HEALED)], snapshot(job(status="REVOKED", finished_at=T0 + 2))
+
+
+@verdict_case("terminal_within_bound", False)
+def test_a_job_still_running_at_the_end():
+    return [*start(T0), *settle(HEALED)], snapshot(job(status="STARTED"))
+
+
+@verdict_case("terminal_within_bound", False)
+def test_a_job_that_ended_after_the_bound_is_late():
+    """The database's finished_at shows it even though the runner stopped sampling at the bound."""
+    return [*start(T0), *settle(HEALED, bound=10)], snapshot(job(status="FAILURE", finished_at=HEALED + 12))
+
+
+@verdict_case("terminal_within_bound", None)
+def test_a_terminal_job_without_finished_at():
+    return [*start(T0), *settle(HEALED)], snapshot(job(finished_at=None))
+
+
+@verdict_case("terminal_within_bound", None)
+def test_no_settle_mark_leaves_no_bound_to_judge_by():
+    return start(T0), snapshot(job())
+
+
+@verdict_case("terminal_within_bound", None)
+def test_terminal_within_bound_on_no_job():
+    return [*start(T0), *settle(HEALED)], snapshot()
+
+
+# --- failure_has_reason -------------------------------------------------------------------------------------------
+
+
+@verdict_case("failure_has_reason", True)
+def test_a_failure_that_says_why():
+    return [], snapshot(job(status="FAILURE", logs=REASON))
+
+
+@verdict_case("failure_has_reason", True)
+def test_no_failed_job_is_a_proven_pass():
+    return [], snapshot(job(), job(id=2, status="REVOKED"))
+
+
+@verdict_case("failure_has_reason", False)
+def test_a_failure_without_an_error_line():
+    return [], snapshot(job(status="FAILURE", logs=[{"level": "INFO", "message": "Published 2 tasks"}]))
+
+
+@verdict_case("failure_has_reason", None)
+def test_failure_has_reason_on_no_job():
+    return [], snapshot()
+
+
+# --- not_failed_with_results_in_hand ---------------------------------------------------------------------------
+
+
+def handed_and_posted(at: float = T0 + 1) -> list[Op]:
+    subjects = [subject(1), subject(2)]
+    return [*start(T0), *reserve(at, subjects), *post(at + 0.5, subjects)]
+
+
+def failed(finished_at: float = T0 + 9):
+    return snapshot(job(status="FAILURE", logs=REASON, finished_at=finished_at))
+
+
+@verdict_case("not_failed_with_results_in_hand", False)
+def test_failing_a_job_whose_every_result_was_accepted():
+    return handed_and_posted(), failed()
+
+
+@verdict_case("not_failed_with_results_in_hand", True)
+def test_a_failed_job_with_a_result_missing():
+    subjects = [subject(1), subject(2)]
+    return [*start(T0), *reserve(T0 + 1, subjects), *post(T0 + 1.5, subjects[:1])], failed()
+
+
+@verdict_case("not_failed_with_results_in_hand", True)
+def test_results_posted_after_the_failure_were_not_in_hand():
+    return handed_and_posted(at=T0 + 10), failed(finished_at=T0 + 9)
+
+
+@verdict_case("not_failed_with_results_in_hand", True)
+def test_a_refused_result_is_not_in_hand():
+    subjects = [subject(1), subject(2)]
+    refused = {subjects[1]: "stale"}
+    return [*start(T0), *reserve(T0 + 1, subjects), *post(T0 + 1.5, subjects, refused=refused)], failed()
+
+
+@verdict_case("not_failed_with_results_in_hand", True)
+def test_no_failed_job_is_nothing_failed_with_results_in_hand():
+    return handed_and_posted(), snapshot(job())
+
+
+@verdict_case("not_failed_with_results_in_hand", None)
+def test_not_failed_with_results_in_hand_on_no_job():
+    return handed_and_posted(), snapshot()
+
+
+def test_a_reply_subject_that_does_not_parse_names_no_task():
+    from harness.checks.liveness import not_failed_with_results_in_hand
+
+    subjects = [subject(1), "$JS.ACK.job_1.not-a-subject"]
+    history = [*start(T0), *reserve(T0 + 1, subjects), *post(T0 + 1.5, subjects)]
+    found = not_failed_with_results_in_hand(sorted(history, key=lambda op: op.time), failed())
+    assert found.ok is True
+
+
+# --- services_alive -----------------------------------------------------------------------------------------------
+
+
+@verdict_case("services_alive", True)
+def test_every_service_runs_at_the_end():
+    return [], snapshot(job(), services={"nats": True, "redis": True, "celery-worker": True})
+
+
+@verdict_case("services_alive", False)
+def test_a_service_that_died_by_itself():
+    return [], snapshot(job(), services={"nats": True, "celery-worker": False})
+
+
+@verdict_case("services_alive", None)
+def test_no_process_information():
+    found = snapshot(job())
+    del found["services"]
+    return [], found
