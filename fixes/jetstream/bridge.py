@@ -54,7 +54,8 @@ class NatsBridge:
         Raises QueueUnavailable when NATS is not connected (at once, except right after start-up, when the
         first connect gets up to connect_timeout) or when the call takes longer than `timeout`.
         """
-        future = asyncio.run_coroutine_threadsafe(self._run(fn, timeout), self._start())
+        loop = self._start()  # first: raises for a closed bridge before a coroutine exists
+        future = asyncio.run_coroutine_threadsafe(self._run(fn, timeout), loop)
         try:
             return future.result(timeout + 1.0)  # the loop enforces `timeout`; this guards against a wedged loop
         except concurrent.futures.TimeoutError as exc:
