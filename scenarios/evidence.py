@@ -105,3 +105,32 @@ def _delivered(reply_subject: str) -> int:
     tokens = reply_subject.split(".")
     at = 4 if len(tokens) == 9 else 6
     return int(tokens[at]) if len(tokens) > at and tokens[at].isdigit() else 0
+
+
+def redone_soon_after_accepted(ack_wait_fraction: float = 0.5) -> Evidence:
+    """A task was handed out again within a fraction of ack_wait after its result had been accepted."""
+    def shows(history, snapshot):
+        ack_wait = float((snapshot.get("settings") or {}).get("CHAOS_ACK_WAIT") or 1)
+        accepted, posting = {}, {}  # task -> when its result was accepted; process -> subjects it posts
+        for op in history:
+            if op.f == "post" and op.type == "invoke":
+                posting[op.process] = (op.value or {}).get("reply_subjects", [])
+            elif op.f == "post" and op.type == "ok":
+                refused = (op.value or {}).get("refused") or {}
+                for s in posting.pop(op.process, []):
+                    if s not in refused:
+                        accepted.setdefault(_task(s), op.time)
+        handed = [(op.time, s) for op in history if op.f == "reserve" and op.type == "ok"
+                  for s in (op.value or {}).get("reply_subjects", [])]
+        return any(_task(s) in accepted and 0 <= at - accepted[_task(s)] < ack_wait_fraction * ack_wait
+                   for at, s in handed)
+
+    return Evidence(f"a task was handed out again within {ack_wait_fraction:g} × ack_wait after its result was "
+                    "accepted", shows)
+
+
+def _task(reply_subject: str) -> tuple:
+    """(stream, consumer, stream seq) of a reply subject, 9-token or 11/12-token form."""
+    tokens = reply_subject.split(".")
+    stream_at = 2 if len(tokens) == 9 else 4
+    return tuple(tokens[stream_at:stream_at + 2]) + (tokens[stream_at + 3] if len(tokens) > stream_at + 3 else "",)

@@ -31,4 +31,4 @@ def test_every_switch_that_guards_against_an_incident_is_exercised():
     """The switches no scenario guards are the ones whose effect is not shown by an incident yet."""
     guarded = {switch for scenario in SCENARIOS.values() for switch in scenario.guards}
     assert guarded <= set(FixesConfig.switches())
-    assert set(FixesConfig.switches()) - guarded == {"advisories", "extend_on_result"}
+    assert set(FixesConfig.switches()) - guarded == {"advisories"}

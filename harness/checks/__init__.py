@@ -8,7 +8,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from harness.checks.api import no_server_errors, unauthorized_rejected
-from harness.checks.duplicates import no_duplicate_results, no_duplicate_tasks, no_stale_results
+from harness.checks.duplicates import (
+    no_duplicate_results,
+    no_duplicate_tasks,
+    no_early_redelivery,
+    no_stale_results,
+)
 from harness.checks.liveness import (
     failure_has_reason,
     not_failed_with_results_in_hand,
@@ -26,6 +31,7 @@ CHECKS: dict[str, Checker] = {
     "no_duplicate_tasks": no_duplicate_tasks,
     "no_duplicate_results": no_duplicate_results,
     "no_stale_results": no_stale_results,
+    "no_early_redelivery": no_early_redelivery,
     "no_leftover_queue": no_leftover_queue,
     "results_counted_once": results_counted_once,
     "progress_consistent": progress_consistent,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from harness.checks.ops import jobs_of, sample_errors, select, successful_starts
+from harness.checks.ops import calls, jobs_of, sample_errors, select, successful_starts
 from harness.checks.subjects import parse_ack, stream_name
 from harness.checks.verdict import Verdict, no_evidence, verdict
 from harness.history import Op
@@ -104,3 +104,30 @@ def no_stale_results(history: Sequence[Op], snapshot: dict) -> Verdict:
     if not judged and not violations:
         return no_evidence("no_stale_results", "no job with a 2xx Start in the history", counts)
     return verdict("no_stale_results", violations, counts, unknown)
+
+
+def no_early_redelivery(history: Sequence[Op], snapshot: dict) -> Verdict:
+    """A task whose result was accepted is not handed out again within half an ack_wait of the acceptance: the
+    accepted result restarts the task's ack_wait (+WPI) while it waits to be stored, so no worker redoes
+    work that is done. (Later re-handouts are NATS doing its job when results wait longer than ack_wait.)"""
+    ack_wait = float((snapshot.get("settings") or {}).get("CHAOS_ACK_WAIT") or 0)
+    accepted: dict[tuple, float] = {}  # (stream, consumer, stream seq) -> when its result was first accepted
+    for invoke, outcome in calls(history, "post"):
+        if outcome.type != "ok" or not isinstance(invoke.value, dict):
+            continue
+        refused = (outcome.value or {}).get("refused") or {}
+        for subject in invoke.value.get("reply_subjects") or []:
+            if subject not in refused and (ref := parse_ack(subject)) is not None:
+                accepted.setdefault((ref.stream, ref.consumer, ref.stream_seq), outcome.time)
+    if not ack_wait or not accepted:
+        return no_evidence("no_early_redelivery", "no result was accepted" if ack_wait else "no ack_wait known",
+                           {"accepted": len(accepted)})
+    violations = []
+    for op in select(history, f="reserve", type="ok"):
+        for subject in (op.value or {}).get("reply_subjects", []):
+            ref = parse_ack(subject)
+            at = accepted.get((ref.stream, ref.consumer, ref.stream_seq)) if ref else None
+            if at is not None and at <= op.time < at + ack_wait / 2:
+                violations.append({"stream": ref.stream, "seq": ref.stream_seq, "delivered": ref.delivered,
+                                   "after_accepted_s": round(op.time - at, 3), "ack_wait_s": ack_wait})
+    return verdict("no_early_redelivery", violations, {"accepted": len(accepted), "ack_wait_s": ack_wait})

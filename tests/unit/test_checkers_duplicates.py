@@ -1,8 +1,9 @@
-"""no_duplicate_tasks, no_duplicate_results, no_stale_results."""
+"""no_duplicate_tasks, no_duplicate_results, no_stale_results, no_early_redelivery."""
 
 from tests.unit.test_checks_cases import (
     T0,
     job,
+    post,
     queue,
     reserve,
     sample,
@@ -143,3 +144,30 @@ def test_a_refused_start_begins_no_attempt():
     history = [*start(T0), *reserve(T0 + 1, [stale]), *start(T0 + 2, status=409)]
     found = no_stale_results(sorted(history, key=lambda op: op.time), snapshot(job(images=1, results=stored(stale))))
     assert found.ok is True
+
+
+# --- no_early_redelivery -----------------------------------------------------------------------------------------
+
+
+def _with_ack_wait(found: dict, ack_wait: float = 1.0) -> dict:
+    return {**found, "settings": {**found["settings"], "CHAOS_ACK_WAIT": str(ack_wait)}}
+
+
+@verdict_case("no_early_redelivery", True)
+def test_a_task_handed_out_again_only_an_ack_wait_after_its_result_was_accepted():
+    history = [*reserve(T0, [subject(1)]), *post(T0 + 0.8, [subject(1)]),
+               *reserve(T0 + 1.9, [subject(1, delivered=2)], process="worker-1")]
+    return history, _with_ack_wait(snapshot(job(images=1)))
+
+
+@verdict_case("no_early_redelivery", False)
+def test_a_task_handed_out_again_right_after_its_result_was_accepted():
+    history = [*reserve(T0, [subject(1)]), *post(T0 + 0.8, [subject(1)]),
+               *reserve(T0 + 1.0, [subject(1, delivered=2)], process="worker-1")]
+    return history, _with_ack_wait(snapshot(job(images=1)))
+
+
+@verdict_case("no_early_redelivery", None)
+def test_no_result_was_accepted():
+    refused = post(T0 + 0.8, [subject(1)], refused={subject(1): "rejected_stale"})
+    return [*reserve(T0, [subject(1)]), *refused], _with_ack_wait(snapshot(job(images=1)))
