@@ -42,7 +42,7 @@ CHECKS: dict[str, Checker] = {
 
 
 # Checks of what only some scenarios do, with the call whose invoke says the run set out to do it
-EXERCISED_BY = {"unauthorized_rejected": "unauthorized"}
+EXERCISED_BY = {"unauthorized_rejected": "unauthorized", "no_early_redelivery": "post"}
 
 
 def judge(history: Sequence[Op], snapshot: dict, names: Iterable[str] | None = None) -> list[Verdict]:

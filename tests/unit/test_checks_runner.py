@@ -15,9 +15,11 @@ def report(fixes: str, verdicts: list[Verdict], error: str | None = None, **scen
 
 def test_a_check_of_what_only_some_runs_do_judges_only_the_runs_that_do_it():
     asked = Op(1.0, "fuzzer", "unauthorized", "invoke", {"job": 1})
+    posted = Op(2.0, "worker-0", "post", "invoke", {"job": 1, "reply_subjects": []})
     assert "unauthorized_rejected" not in applicable([])
     assert "unauthorized_rejected" in applicable([asked])
-    assert set(applicable([])) == set(CHECKS) - {"unauthorized_rejected"}
+    assert "no_early_redelivery" in applicable([posted]) and "no_early_redelivery" not in applicable([asked])
+    assert set(applicable([])) == set(CHECKS) - {"unauthorized_rejected", "no_early_redelivery"}
 
 
 def test_a_scenario_that_raised_is_a_failed_run_with_the_fixes_off():
