@@ -7,6 +7,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from harness.checks.ops import accepted_results, select, successful_starts
+from harness.checks.subjects import parse_ack
 from harness.history import Op
 
 Shows = Callable[[list[Op], dict], bool]
@@ -61,12 +63,9 @@ def stale_result_stored() -> Evidence:
     """A reply subject handed out before the job's last successful Start is among the attempt's stored results."""
     def shows(history, snapshot):
         for job in _jobs(snapshot):
-            starts = [op.time for op in history if op.f == "start" and op.type == "ok" and _job(op) == job["id"]
-                      and (op.value or {}).get("status", 200) < 300]
-            if not starts:
-                continue
-            before = {s for op in history if op.f == "reserve" and op.type == "ok" and _job(op) == job["id"]
-                      and op.time < max(starts) for s in (op.value or {}).get("reply_subjects", [])}
+            starts = successful_starts(history, job["id"])
+            before = {s for op in select(history, f="reserve", type="ok", job=job["id"]) if starts and op.time < max(starts)
+                      for s in op.value.get("reply_subjects", [])}
             if any(subject in before for _, subject in job["results"]["subjects"]):
                 return True
         return False
@@ -83,8 +82,8 @@ def server_error() -> Evidence:
 def redelivered(expected: bool) -> Evidence:
     """Some task was (or no task was) handed out a second time: the delivery count in its reply subject."""
     def shows(history, snapshot):
-        counts = [_delivered(s) for op in history if op.f == "reserve" and op.type == "ok"
-                  for s in (op.value or {}).get("reply_subjects", [])]
+        counts = [ref.delivered for op in select(history, f="reserve", type="ok")
+                  for s in op.value.get("reply_subjects", []) if (ref := parse_ack(s)) is not None]
         return any(n >= 2 for n in counts) == expected and bool(counts)
 
     return Evidence("a task was handed out again after a worker died" if expected else
@@ -96,41 +95,21 @@ def max_deliver_exhausted() -> Evidence:
                     lambda history, snapshot: any(op.f == "dead-letter" for op in history))
 
 
-def _job(op: Op):
-    return op.value.get("job") if isinstance(op.value, dict) else None
-
-
-def _delivered(reply_subject: str) -> int:
-    """The delivery count of `$JS.ACK.<stream>.<consumer>.<delivered>...` (9 tokens) or the 11/12-token form."""
-    tokens = reply_subject.split(".")
-    at = 4 if len(tokens) == 9 else 6
-    return int(tokens[at]) if len(tokens) > at and tokens[at].isdigit() else 0
-
-
 def redone_soon_after_accepted(ack_wait_fraction: float = 0.5) -> Evidence:
     """A task was handed out again within a fraction of ack_wait after its result had been accepted."""
     def shows(history, snapshot):
         ack_wait = float((snapshot.get("settings") or {}).get("CHAOS_ACK_WAIT") or 1)
-        accepted, posting = {}, {}  # task -> when its result was accepted; process -> subjects it posts
-        for op in history:
-            if op.f == "post" and op.type == "invoke":
-                posting[op.process] = (op.value or {}).get("reply_subjects", [])
-            elif op.f == "post" and op.type == "ok":
-                refused = (op.value or {}).get("refused") or {}
-                for s in posting.pop(op.process, []):
-                    if s not in refused:
-                        accepted.setdefault(_task(s), op.time)
-        handed = [(op.time, s) for op in history if op.f == "reserve" and op.type == "ok"
-                  for s in (op.value or {}).get("reply_subjects", [])]
-        return any(_task(s) in accepted and 0 <= at - accepted[_task(s)] < ack_wait_fraction * ack_wait
-                   for at, s in handed)
+        accepted = {}  # task -> when its result was first accepted
+        for _, outcome, subject in accepted_results(history):
+            if (task := _task(subject)) is not None:
+                accepted.setdefault(task, outcome.time)
+        return any((task := _task(s)) in accepted and 0 <= op.time - accepted[task] < ack_wait_fraction * ack_wait
+                   for op in select(history, f="reserve", type="ok") for s in op.value.get("reply_subjects", []))
 
     return Evidence(f"a task was handed out again within {ack_wait_fraction:g} × ack_wait after its result was "
                     "accepted", shows)
 
 
-def _task(reply_subject: str) -> tuple:
-    """(stream, consumer, stream seq) of a reply subject, 9-token or 11/12-token form."""
-    tokens = reply_subject.split(".")
-    stream_at = 2 if len(tokens) == 9 else 4
-    return tuple(tokens[stream_at:stream_at + 2]) + (tokens[stream_at + 3] if len(tokens) > stream_at + 3 else "",)
+def _task(reply_subject: str) -> tuple | None:
+    ref = parse_ack(reply_subject)
+    return None if ref is None else (ref.stream, ref.consumer, ref.stream_seq)

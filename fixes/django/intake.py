@@ -24,9 +24,9 @@ def accept(job, reply_subjects: list[str], results: list[dict]) -> list[str | No
     refused = triage(reply_subjects, runtime.layout(), job.pk, attempt) if config.fencing else [None] * len(results)
     taken = [i for i, why in enumerate(refused) if why is None]
     if taken and (config.sweep or config.inline_reaper):
-        now, images = time.time(), {binding.image_of_result(results[i]) for i in taken}
+        now, images = time.time(), {_image(binding, results[i]) for i in taken}
         ResultRecord.objects.bulk_create(
-            [ResultRecord(job_id=job.pk, attempt=attempt, image=str(image), queued_at=now)
+            [ResultRecord(job_id=job.pk, attempt=attempt, image=image, queued_at=now)
              for image in images if image is not None], ignore_conflicts=True)
     if taken and config.extend_on_result:
         try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from harness.checks.ops import calls, jobs_of, sample_errors, select, successful_starts
+from harness.checks.ops import accepted_results, jobs_of, sample_errors, select, successful_starts
 from harness.checks.subjects import parse_ack, stream_name
 from harness.checks.verdict import Verdict, no_evidence, verdict
 from harness.history import Op
@@ -112,13 +112,9 @@ def no_early_redelivery(history: Sequence[Op], snapshot: dict) -> Verdict:
     work that is done. (Later re-handouts are NATS doing its job when results wait longer than ack_wait.)"""
     ack_wait = float((snapshot.get("settings") or {}).get("CHAOS_ACK_WAIT") or 0)
     accepted: dict[tuple, float] = {}  # (stream, consumer, stream seq) -> when its result was first accepted
-    for invoke, outcome in calls(history, "post"):
-        if outcome.type != "ok" or not isinstance(invoke.value, dict):
-            continue
-        refused = (outcome.value or {}).get("refused") or {}
-        for subject in invoke.value.get("reply_subjects") or []:
-            if subject not in refused and (ref := parse_ack(subject)) is not None:
-                accepted.setdefault((ref.stream, ref.consumer, ref.stream_seq), outcome.time)
+    for _, outcome, subject in accepted_results(history):
+        if (ref := parse_ack(subject)) is not None:
+            accepted.setdefault((ref.stream, ref.consumer, ref.stream_seq), outcome.time)
     if not ack_wait or not accepted:
         return no_evidence("no_early_redelivery", "no result was accepted" if ack_wait else "no ack_wait known",
                            {"accepted": len(accepted)})

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from harness.checks.ops import (
     TERMINAL,
+    accepted_results,
     answered,
     calls,
     ended_at,
@@ -111,15 +112,9 @@ def not_failed_with_results_in_hand(history: Sequence[Op], snapshot: dict) -> Ve
             continue
         handed = {subject for op in select(history, f="reserve", type="ok", job=job["id"]) if op.time >= since
                   for subject in op.value.get("reply_subjects", [])}  # deliveries of the current attempt
-        accepted = set()
-        for invoke, outcome in calls(history, "post"):
-            if job_of(invoke) != job["id"] or outcome.type != "ok" or not since <= invoke.time < failed_at:
-                continue
-            refused = outcome.value.get("refused") or {}
-            for subject in invoke.value.get("reply_subjects") or []:
-                delivery = parse_ack(subject) if subject not in refused and subject in handed else None
-                if delivery is not None:
-                    accepted.add(delivery.stream_seq)
+        accepted = {delivery.stream_seq for invoke, _, subject in accepted_results(history)
+                    if job_of(invoke) == job["id"] and since <= invoke.time < failed_at and subject in handed
+                    and (delivery := parse_ack(subject)) is not None}
         if len(accepted) >= job["images"]:
             reasons = [line["message"][:200] for line in job["logs"] if line["level"] == "ERROR"]
             violations.append({"job": job["id"], "images": job["images"], "tasks_with_accepted_results": len(accepted),

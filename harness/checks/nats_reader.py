@@ -50,3 +50,19 @@ async def read_queue(js, names: QueueNames, job_id: int, attempt: int) -> dict:
                  delivered_stream_seq=delivered.stream_seq if delivered else 0,
                  delivered_consumer_seq=delivered.consumer_seq if delivered else 0)
     return queue
+
+
+async def read_queues(js, names: QueueNames, attempts: dict[int, int], stop_when_down: bool = False
+                      ) -> tuple[dict[int, dict | None], list[tuple[int, Exception]]]:
+    """Each job's queue ({job_id: attempt}), None where it could not be read, and the (job, error) failures.
+    stop_when_down: once NATS does not answer for one job, the others are not asked (one timeout, not one
+    per job)."""
+    out, failures = dict.fromkeys(attempts), []
+    for job_id, attempt in attempts.items():
+        try:
+            out[job_id] = await read_queue(js, names, job_id, attempt)
+        except Exception as exc:
+            failures.append((job_id, exc))
+            if stop_when_down and is_unavailable(exc):
+                break
+    return out, failures

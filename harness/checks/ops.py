@@ -40,6 +40,17 @@ def calls(history: Iterable[Op], f: str) -> list[tuple[Op, Op]]:
     return pairs
 
 
+def accepted_results(history: Iterable[Op]) -> list[tuple[Op, Op, str]]:
+    """(invoke, outcome, reply subject) of every result a /result/ POST got accepted (answered ok, not refused)."""
+    found = []
+    for invoke, outcome in calls(history, "post"):
+        if outcome.type != "ok" or not isinstance(invoke.value, dict):
+            continue
+        refused = (outcome.value or {}).get("refused") or {}
+        found += [(invoke, outcome, s) for s in invoke.value.get("reply_subjects") or [] if s not in refused]
+    return found
+
+
 def answered(op: Op) -> int | None:
     value = op.value if isinstance(op.value, dict) else {}
     return value.get("status") if isinstance(value.get("status"), int) else None

@@ -16,7 +16,7 @@ import contextlib
 import json
 import threading
 
-from harness.checks.nats_reader import is_unavailable, read_queue
+from harness.checks.nats_reader import is_unavailable, read_queues
 from harness.checks.snapshot import Sources, read_jobs, read_redis, redis_client
 from harness.checks.subjects import job_of_stream
 from harness.history import History
@@ -139,15 +139,10 @@ class Sampler:
 
     async def _read_queues(self, attempts: dict[int, int]) -> dict[int, dict | None]:
         """Once NATS does not answer for one job, the others of this tick are not asked (one op, one timeout)."""
-        out = dict.fromkeys(attempts)
-        for job_id, attempt in attempts.items():
-            try:
-                out[job_id] = await read_queue(self._js, self.names, job_id, attempt)
-            except Exception as exc:
-                down = is_unavailable(exc)
-                self._error("nats", [job_id] if not down else list(attempts), exc, down)
-                if down:
-                    break
+        out, failures = await read_queues(self._js, self.names, attempts, stop_when_down=True)
+        for job_id, exc in failures:
+            down = is_unavailable(exc)
+            self._error("nats", [job_id] if not down else list(attempts), exc, down)
         return out
 
     async def _dead_letter(self, msg) -> None:

@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from harness.checks.nats_reader import read_queue
+from harness.checks.nats_reader import read_queues
 from harness.checks.subjects import QueueNames
 
 TERMINAL = ("SUCCESS", "FAILURE", "REVOKED")
@@ -122,18 +122,6 @@ def redis_client(url: str, timeout: float = 0.5):
 # --- NATS ------------------------------------------------------------------------------------------------
 
 
-async def read_queues(js, names: QueueNames, attempts: dict[int, int]) -> tuple[dict[int, dict | None], list[str]]:
-    """Each job's queue ({job_id: attempt}) and the read errors; None where NATS did not answer."""
-    out, errors = {}, []
-    for job_id, attempt in attempts.items():
-        try:
-            out[job_id] = await read_queue(js, names, job_id, attempt)
-        except Exception as exc:
-            out[job_id] = None
-            errors.append(f"job {job_id}: {type(exc).__name__}: {exc}")
-    return out, errors
-
-
 async def _final_queues(sources: Sources, attempts: dict[int, int]) -> tuple[dict[int, dict | None], list[str]]:
     import nats
 
@@ -142,7 +130,8 @@ async def _final_queues(sources: Sources, attempts: dict[int, int]) -> tuple[dic
     except Exception as exc:
         return dict.fromkeys(attempts), [f"connect: {type(exc).__name__}: {exc}"]
     try:
-        return await read_queues(nc.jetstream(timeout=2.0), sources.names(), attempts)
+        queues, failures = await read_queues(nc.jetstream(timeout=2.0), sources.names(), attempts)
+        return queues, [f"job {job_id}: {type(exc).__name__}: {exc}" for job_id, exc in failures]
     finally:
         with contextlib.suppress(Exception):
             await nc.close()
