@@ -43,6 +43,8 @@ def up(
     web_workers: int = typer.Option(3, help="Web server worker processes."),
     backend: str = typer.Option(None, help="Where NATS, Redis and PostgreSQL run: process (local servers) "
                                            "or docker (containers). Default: CHAOS_BACKEND, else process."),
+    target: str = typer.Option(None, envvar="CHAOS_TARGET",
+                               help="sandbox (default) or antenna:PATH (an Antenna checkout: its backend)."),
 ):
     """Start NATS, Redis, PostgreSQL, the sandbox web app, Celery worker and beat; serve until Ctrl-C."""
     from harness.infra import Stack
@@ -50,6 +52,7 @@ def up(
     from harness.infra.containers import docker_problem
 
     settings = stack_settings(fixes, ack_wait, max_deliver, sweep_interval, retention)
+    spec = _target(target)
     try:
         backend = chosen_backend(backend)
     except ValueError as exc:
@@ -62,13 +65,16 @@ def up(
     for sig in (signal.SIGTERM, signal.SIGINT):  # SIGINT too: a background job may inherit it ignored
         signal.signal(sig, lambda *_: stop.set())
     began = time.monotonic()
-    with console.status("starting the stack…"):
-        stack = Stack(settings=settings, web_workers=web_workers, backend=backend)
+    with console.status(f"starting the stack ({spec})…"):
+        if spec.kind == "sandbox":
+            stack = Stack(settings=settings, web_workers=web_workers, backend=backend)
+        else:
+            stack = spec.build(settings)
         stack.start()
     try:
         info = state.describe(stack, settings)
         state.write(info)
-        table = Table(title=f"stack up in {time.monotonic() - began:.1f}s (fixes {fixes}, {backend})",
+        table = Table(title=f"stack up in {time.monotonic() - began:.1f}s ({spec}, fixes {fixes}, {backend})",
                       show_header=False)
         table.add_column(no_wrap=True)
         table.add_column(overflow="fold")  # URLs are copied from here: never cut them short
@@ -110,6 +116,15 @@ def reap_orphans_command(run_id: str = typer.Option(None, help="Kill every proce
 
     killed = reap_orphans(run_id)
     console.print(f"killed {len(killed)} orphaned process(es)" + (f": {killed}" if killed else ""))
+
+
+def _target(text: str | None):
+    from harness.targets import TargetSpec
+
+    try:
+        return TargetSpec.parse(text or "sandbox")
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--target") from None
 
 
 def _client() -> SandboxClient:
@@ -255,6 +270,8 @@ def run_scenario(
     fixes: str = typer.Option("on", help="on | off"),
     seed: int = typer.Option(0, help="Seed for everything the scenario draws at random."),
     report: str = typer.Option(None, help="Report directory (default: reports/<scenario>-<fixes>-<seed>)."),
+    target: str = typer.Option(None, envvar="CHAOS_TARGET",
+                               help="sandbox (default) or antenna:PATH (an Antenna checkout: its backend)."),
 ):
     """Run one scenario on a fresh stack; show it live, then the verdicts; write the report directory."""
     from pathlib import Path
@@ -266,15 +283,17 @@ def run_scenario(
 
     if fixes not in ("on", "off"):
         raise typer.BadParameter("--fixes must be on or off")
+    spec = _target(target)
     try:
         scenario = get(name)
     except KeyError as exc:
         raise typer.BadParameter(str(exc)) from exc
-    directory = Path(report or f"reports/{scenario.name}-{fixes}-{seed}")
+    where = "" if spec.kind == "sandbox" else f"-{spec.kind}"
+    directory = Path(report or f"reports/{scenario.name}{where}-{fixes}-{seed}")
     state = {"note": "starting", "ctx": None, "began": time.monotonic()}
     with Live(get_renderable=lambda: _live_view(state), console=console, refresh_per_second=4, transient=True):
         outcome = run_fresh(scenario, fixes, seed, directory, on_note=lambda text: state.update(note=text),
-                            on_start=lambda ctx: state.update(ctx=ctx))
+                            on_start=lambda ctx: state.update(ctx=ctx), target=spec)
     console.print(_verdict_table(outcome))
     from scenarios.report import outcome as describe
 

@@ -47,7 +47,7 @@ def revoke_then_start(stack: Stack, client: SandboxClient, images: int) -> str:
     """Seed 003: the watchdog revokes a running job, then someone presses Start again."""
     job_id = client.create_job(images=images, start=True)["id"]
     client.wait_for_status(job_id, "STARTED", timeout=30)
-    stack.manage("chaos_revoke", str(job_id))
+    stack.revoke(job_id)
     client.start(job_id)
     client.wait_for_status(job_id, "STARTED", timeout=30)
     messages = client.job(job_id, queue=True)["queue"]["messages"]

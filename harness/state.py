@@ -19,7 +19,8 @@ def describe(stack, settings: dict) -> dict:
     database_url names the server's default database; sandbox_database_url the one Django uses.
     """
     return {
-        "api_url": stack.api_url, "token": stack.token, "backend": stack.backend,
+        "kind": stack.kind, "api_url": stack.api_url, "token": stack.token,
+        "backend": getattr(stack, "backend", "process"), "create_path": stack.create_path,
         "nats_url": stack.nats.url, "redis_url": stack.redis.url, "database_url": stack.postgres.url,
         "sandbox_database_url": stack.settings["CHAOS_DATABASE_URL"], "settings": settings,
     }

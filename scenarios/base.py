@@ -33,6 +33,8 @@ class Scenario:
     known_gap: str = ""  # the fixes do not cure this yet: with them on, some check still fails (say which, why)
     evidence: Evidence | None = None  # the incident's shape with the fixes off; a control's precondition (both modes)
     guards: frozenset[str] = frozenset()  # fix switches each of which, alone off, must let the incident through
+    on_head: str = ""  # Antenna HEAD with the fixes off, where it differs: why the incident does not show there
+    targets: frozenset[str] = frozenset({"sandbox", "antenna"})  # where the scenario can run
 
     @property
     def title(self) -> str:
@@ -54,7 +56,8 @@ class Scenario:
 
 def scenario(*, expect_off: set[str] | frozenset[str] = frozenset(), settings: dict | None = None,
              control: bool = False, bound: float | None = None, known_gap: str = "", evidence: Evidence | None = None,
-             guards: set[str] | frozenset[str] = frozenset()) -> Callable[[Callable], Scenario]:
+             guards: set[str] | frozenset[str] = frozenset(), on_head: str = "",
+             targets: set[str] | frozenset[str] = frozenset({"sandbox", "antenna"})) -> Callable[[Callable], Scenario]:
     """Decorate a scenario module's `run(ctx)`: name and docstring come from the module."""
     from fixes.config import FixesConfig
 
@@ -70,7 +73,8 @@ def scenario(*, expect_off: set[str] | frozenset[str] = frozenset(), settings: d
     def wrap(run: Callable) -> Scenario:
         module = sys.modules[run.__module__]
         return Scenario(run.__module__.rsplit(".", 1)[-1], module.__doc__ or "", run, dict(settings or {}),
-                        frozenset(expect_off), control, bound, known_gap, evidence, frozenset(guards))
+                        frozenset(expect_off), control, bound, known_gap, evidence, frozenset(guards), on_head,
+                        frozenset(targets))
 
     return wrap
 
@@ -108,7 +112,8 @@ class Ctx:
         self.target, self.nemesis, self.history, self.jobs = target, nemesis, history, jobs
         self.seed, self.fixes, self.sampler, self.on_note = seed, fixes, sampler, on_note
         self.random = random.Random(seed)
-        self.wire = Wire(target.api_url, target.token, history, process="client")
+        self.wire = Wire(target.api_url, target.token, history, process="client",
+                         create_path=target.create_path)
         self.background: list[BackgroundWorkers] = []
         settings = target.settings
         self.ack_wait = float(settings.get("CHAOS_ACK_WAIT", 1))
@@ -163,13 +168,17 @@ class Ctx:
         """Until every Start of the job that was answered 2xx has published its tasks (one job-log line each)."""
         starts = sum(1 for op in self.history.of("start", "ok") if (op.value or {}).get("job") == job)
 
-        def published():
-            response = self.wire.http.get(f"/jobs/{job}/")
-            logs = response.json().get("logs", []) if response.status_code == 200 else []
-            done = sum(line["message"].startswith("Published ") for line in logs)
-            return done if done >= starts else None
+        import psycopg
 
-        return poll_until(published, timeout=timeout * slowdown(), interval=0.1, what=f"{starts} publishes of job {job}")
+        records = self.sampler.sources.records
+        with psycopg.connect(self.sampler.sources.database_url, autocommit=True) as db:
+            def published():
+                logs = records.read_job_details(db, [job])[job]["logs"]
+                done = sum(line["message"].startswith(records.PUBLISHED) for line in logs)
+                return done if done >= starts else None
+
+            return poll_until(published, timeout=timeout * slowdown(), interval=0.2,
+                              what=f"{starts} publishes of job {job}")
 
     def wait_for(self, job: int, statuses, timeout: float = 30.0) -> str:
         statuses = (statuses,) if isinstance(statuses, str) else tuple(statuses)

@@ -18,6 +18,7 @@ from harness.checks.ops import TERMINAL
 from harness.checks.sampler import Sampler
 from harness.checks.snapshot import Sources, collect
 from harness.history import History
+from harness.targets import TargetSpec
 from harness.waiting import slowdown
 from scenarios.base import Ctx, Scenario
 from scenarios.fuzz import probe_unauthorized
@@ -48,6 +49,7 @@ class RunReport:
     error: str | None = None
     report_dir: Path | None = None
     logs: dict[str, str] = field(default_factory=dict)  # the last lines of each server's log
+    target: str = "sandbox"  # what ran: "sandbox" or "antenna:PATH"
 
     @property
     def composed(self) -> Verdict:
@@ -75,7 +77,8 @@ class RunReport:
 
     @property
     def replay(self) -> str:
-        return f"chaos run {self.scenario.name} --fixes {self.fixes} --seed {self.seed}"
+        where = "" if self.target == "sandbox" else f" --target {self.target}"
+        return f"chaos run {self.scenario.name} --fixes {self.fixes} --seed {self.seed}{where}"
 
     def evidence(self) -> str:
         lines = [f"{self.scenario.name} fixes={self.fixes} seed={self.seed}: {self.composed.label} "
@@ -146,7 +149,7 @@ def run(scenario: Scenario, stack, fixes: str, seed: int = 0, report_dir: str | 
                             for name, service in stack.services().items()}
     verdicts = [*judge(history.ops, snapshot, applicable(history.ops)), ran(error, heal_errors)]
     report = RunReport(scenario, fixes, seed, dict(stack.settings), started, time.time() - started, verdicts,
-                       history, snapshot, error, logs=server_logs(stack))
+                       history, snapshot, error, logs=server_logs(stack), target=describe(stack))
     revive(target, snapshot["services"], note)
     tidy(ctx)
     if report_dir is not None:
@@ -154,6 +157,11 @@ def run(scenario: Scenario, stack, fixes: str, seed: int = 0, report_dir: str | 
 
         report.report_dir = write(report, Path(report_dir))
     return report
+
+
+def describe(stack) -> str:
+    checkout = getattr(stack, "checkout", None)
+    return stack.kind if checkout is None else f"{stack.kind}:{checkout}"
 
 
 def ran(error: str | None, heal_errors: list) -> Verdict:
@@ -217,18 +225,18 @@ def tidy(ctx: Ctx) -> None:
     ctx.wire.close()
 
 
-def stack_settings(scenario: Scenario, fixes: str) -> dict[str, str]:
+def stack_settings(scenario: Scenario, fixes: str, target: TargetSpec | None = None) -> dict[str, str]:
     return {**DEFAULT_SETTINGS, **scenario.stack_settings(fixes)}
 
 
 def run_fresh(scenario: Scenario, fixes: str, seed: int = 0, report_dir: str | Path | None = None,
-              on_note: Callable[[str], None] | None = None, on_start: Callable[[Ctx], None] | None = None) -> RunReport:
-    """Start a stack with the scenario's settings, run it, stop the stack."""
-    from harness.infra import Stack
-
-    stack = Stack(settings=stack_settings(scenario, fixes))
+              on_note: Callable[[str], None] | None = None, on_start: Callable[[Ctx], None] | None = None,
+              target: TargetSpec | None = None) -> RunReport:
+    """Start a target (default: CHAOS_TARGET, else the sandbox) with the scenario's settings, run it, stop it."""
+    target = target or TargetSpec.parse()
+    stack = target.build(stack_settings(scenario, fixes, target))
     if on_note:
-        on_note("starting NATS, Redis, PostgreSQL, web, Celery worker and beat")
+        on_note(f"starting NATS, Redis, PostgreSQL, web, Celery worker and beat ({target})")
     stack.start()
     try:
         return run(scenario, stack, fixes, seed, report_dir, on_note, on_start=on_start)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from harness.chaos.base import Fault, LocalTarget, RemoteTarget, Target
+from harness.chaos.base import Fault, FaultTarget, LocalTarget, RemoteTarget
 from harness.chaos.job_faults import JOB_FAULTS
 from harness.chaos.process_faults import PROCESS_FAULTS
 
@@ -14,7 +14,7 @@ FAULTS: dict[str, type[Fault]] = {fault.verb: fault for fault in (*PROCESS_FAULT
 class Nemesis:
     """Injects faults on a target and remembers which are still active, so heal_all can end them all."""
 
-    def __init__(self, target: Target):
+    def __init__(self, target: FaultTarget):
         self.target = target
         self.active: list[tuple[str, Fault]] = []
 
@@ -60,4 +60,4 @@ class Nemesis:
         return errors
 
 
-__all__ = ["FAULTS", "Fault", "LocalTarget", "Nemesis", "RemoteTarget", "Target"]
+__all__ = ["FAULTS", "Fault", "LocalTarget", "Nemesis", "RemoteTarget", "FaultTarget"]

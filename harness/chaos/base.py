@@ -1,4 +1,4 @@
-"""Faults come in pairs: inject + heal. A Target is what they act on: a Stack in this process, or a
+"""Faults come in pairs: inject + heal. A FaultTarget is what they act on: a Stack in this process, or a
 stack that `chaos up` runs in another one."""
 
 from __future__ import annotations
@@ -12,10 +12,11 @@ from urllib.parse import urlparse, urlunparse
 from harness.history import History
 
 
-class Target(Protocol):
+class FaultTarget(Protocol):
     history: History  # every fault appends what it did here
     api_url: str
     token: str
+    create_path: str  # where POST {"images": n} creates a job
     nats_url: str
     redis_url: str
     settings: dict[str, str]
@@ -23,8 +24,8 @@ class Target(Protocol):
     def service(self, name: str, action: str, **args) -> None:
         """start | stop | kill | restart(wipe=) | pause | resume on nats, redis, web, celery_worker, celery_beat."""
 
-    def manage(self, *args: str) -> str:
-        """`python -m django <args>` with the stack's environment."""
+    def revoke(self, job: int) -> None:
+        """REVOKE a job the way the host's watchdog does."""
 
 
 class Fault:
@@ -43,10 +44,10 @@ class Fault:
             return {}
         return {cls.positional: float(value) if cls.positional == "seconds" else int(value)}
 
-    def inject(self, target: Target, **args) -> dict | None:
+    def inject(self, target: FaultTarget, **args) -> dict | None:
         raise NotImplementedError
 
-    def heal(self, target: Target) -> dict | None:
+    def heal(self, target: FaultTarget) -> dict | None:
         """Undo what inject broke; a one-shot fault has nothing to undo."""
         return None
 
@@ -56,7 +57,7 @@ class LocalTarget:
 
     def __init__(self, stack, history: History):
         self.stack, self.history = stack, history
-        self.api_url, self.token = stack.api_url, stack.token
+        self.api_url, self.token, self.create_path = stack.api_url, stack.token, stack.create_path
         self.nats_url, self.redis_url, self.settings = stack.nats.url, stack.redis.url, dict(stack.settings)
 
     def service(self, name: str, action: str, **args) -> None:
@@ -72,8 +73,8 @@ class LocalTarget:
         else:
             getattr(service, action)(**args)
 
-    def manage(self, *args: str) -> str:
-        return self.stack.manage(*args)
+    def revoke(self, job: int) -> None:
+        self.stack.revoke(job)
 
 
 class RemoteTarget:
@@ -82,6 +83,7 @@ class RemoteTarget:
     def __init__(self, info: dict, history: History):
         self.info, self.history = info, history
         self.api_url, self.token = info["api_url"], info["token"]
+        self.create_path = info.get("create_path", "/jobs/")
         self.nats_url, self.redis_url = info["nats_url"], info["redis_url"]
         self.settings = dict(info.get("settings", {}))
 
@@ -100,6 +102,16 @@ class RemoteTarget:
         answer = control.submit(f"{name}.{action}", **args)
         if not answer.get("ok"):
             raise RuntimeError(f"{name}.{action} failed in `chaos up`: {answer.get('error')}")
+
+    def revoke(self, job: int) -> None:
+        if self.info.get("kind", "sandbox") == "sandbox":
+            self.manage("chaos_revoke", str(job))
+            return
+        import httpx
+
+        response = httpx.post(f"{self.api_url.rstrip('/')}/chaos/jobs/{job}/revoke/",
+                              headers={"Authorization": f"Token {self.token}"}, timeout=60)
+        response.raise_for_status()
 
     def manage(self, *args: str) -> str:
         from harness.infra.django import sandbox_environment

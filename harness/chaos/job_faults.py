@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from harness.chaos.base import Fault, Target
+from harness.chaos.base import Fault, FaultTarget
 from harness.chaos.wire import Wire
 
 
@@ -12,8 +12,8 @@ class Revoke(Fault):
     verb, help, positional = "revoke", "what Antenna's watchdog does to a job it thinks stuck: REVOKED", "job"
     one_shot = True
 
-    def inject(self, target: Target, job: int, **args) -> dict:
-        target.manage("chaos_revoke", str(job))
+    def inject(self, target: FaultTarget, job: int, **args) -> dict:
+        target.revoke(job)
         return {"job": job}
 
 
@@ -21,7 +21,7 @@ class DoubleStart(Fault):
     verb, help, positional = "double-start", "two concurrent POST /run/ for one job (a double click)", "job"
     one_shot = True
 
-    def inject(self, target: Target, job: int, **args) -> dict:
+    def inject(self, target: FaultTarget, job: int, **args) -> dict:
         barrier, codes = threading.Barrier(2), {}
 
         def press(i: int) -> None:
@@ -41,7 +41,7 @@ class ReserveAndVanish(Fault):
     verb, help, positional = ("reserve-and-vanish",
                               "a worker reserves a batch and is never heard of again; --repeat: until healed", "job")
 
-    def inject(self, target: Target, job: int, batch: int = 16, repeat: bool = False, interval: float = 0.1,
+    def inject(self, target: FaultTarget, job: int, batch: int = 16, repeat: bool = False, interval: float = 0.1,
                **args) -> dict:
         self.stop, self.thread, self.taken = threading.Event(), None, 0
         self.wire = Wire(target.api_url, target.token, target.history, process="vanishing-worker")
@@ -55,7 +55,7 @@ class ReserveAndVanish(Fault):
             self.thread.start()
         return {"job": job, "tasks": self.taken, "repeat": repeat}
 
-    def heal(self, target: Target) -> dict:
+    def heal(self, target: FaultTarget) -> dict:
         if not hasattr(self, "wire"):
             return {}
         self.stop.set()
@@ -69,7 +69,7 @@ class WorkerKill(Fault):
     verb, help, positional = "worker-kill", "SIGKILL a worker subprocess while it holds a reserved batch", "job"
     one_shot = True
 
-    def inject(self, target: Target, job: int, batch: int = 5, wait: float = 10.0, **args) -> dict:
+    def inject(self, target: FaultTarget, job: int, batch: int = 5, wait: float = 10.0, **args) -> dict:
         """Kills the worker once it holds a batch, or after `wait` seconds if the job has nothing left to hand
         out (then nothing was lost: tasks 0)."""
         from harness.waiting import Timeout
@@ -87,7 +87,7 @@ class WorkerKill(Fault):
         target.history.extend(self.victim.history().ops)  # what it did, up to its last op before the kill
         return {"job": job, "tasks": tasks, "pid": pid}
 
-    def heal(self, target: Target) -> dict:
+    def heal(self, target: FaultTarget) -> dict:
         if hasattr(self, "victim"):
             self.victim.stop()  # already dead: only its temp dir goes
         return {}

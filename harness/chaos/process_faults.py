@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from harness.chaos.base import Fault, Target
+from harness.chaos.base import Fault, FaultTarget
 
 
 class ServiceFault(Fault):
@@ -14,11 +14,11 @@ class ServiceFault(Fault):
     action: ClassVar[str] = ""
     heal_action: ClassVar[str] = "start"  # a no-op on a service that is already running
 
-    def inject(self, target: Target, **args) -> dict:
+    def inject(self, target: FaultTarget, **args) -> dict:
         target.service(self.service, self.action)
         return {}
 
-    def heal(self, target: Target) -> dict:
+    def heal(self, target: FaultTarget) -> dict:
         target.service(self.service, self.heal_action)
         return {}
 
@@ -33,7 +33,7 @@ class NatsRestart(ServiceFault):
     one_shot = True
     service, action = "nats", "restart"
 
-    def inject(self, target: Target, wipe: bool = False, **args) -> dict:
+    def inject(self, target: FaultTarget, wipe: bool = False, **args) -> dict:
         target.service(self.service, self.action, wipe=wipe)
         return {"wipe": wipe}
 
@@ -53,7 +53,7 @@ class RedisFlush(Fault):
     verb, help = "redis-flush", "FLUSHALL: every job's progress state (and the Celery queue) vanishes"
     one_shot = True
 
-    def inject(self, target: Target, **args) -> dict:
+    def inject(self, target: FaultTarget, **args) -> dict:
         import redis
 
         with redis.Redis.from_url(target.redis_url, socket_timeout=5) as client:

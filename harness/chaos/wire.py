@@ -15,10 +15,10 @@ from harness.history import History
 
 class Wire:
     def __init__(self, api_url: str, token: str | None, history: History, process: str = "client",
-                 timeout: float = 30.0):
+                 timeout: float = 30.0, create_path: str = "/jobs/"):
         headers = {"Authorization": f"Token {token}"} if token else {}
         self.http = httpx.Client(base_url=api_url.rstrip("/"), timeout=timeout, headers=headers)
-        self.history, self.process = history, process
+        self.history, self.process, self.create_path = history, process, create_path
 
     def close(self) -> None:
         self.http.close()
@@ -46,7 +46,7 @@ class Wire:
     # --- people ------------------------------------------------------------------------------------------
 
     def create(self, images: int, pipeline: str = "moth-detector") -> int:
-        response = self.call("create", "POST", "/jobs/", json={"images": images, "pipeline": pipeline},
+        response = self.call("create", "POST", self.create_path, json={"images": images, "pipeline": pipeline},
                              describe=lambda r: {"created": r.json()["id"], "images": images})
         if response is None or response.status_code != 201:
             raise RuntimeError(f"could not create a job: {response and response.text}")

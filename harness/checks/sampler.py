@@ -17,7 +17,7 @@ import json
 import threading
 
 from harness.checks.nats_reader import is_unavailable, read_queues
-from harness.checks.snapshot import Sources, read_jobs, read_redis, redis_client
+from harness.checks.snapshot import Sources, read_redis, redis_client
 from harness.checks.subjects import job_of_stream
 from harness.history import History
 
@@ -114,7 +114,7 @@ class Sampler:
         job_ids = list(self.jobs)
         if not job_ids or self._js is None:
             return
-        rows = self._read("database", job_ids, lambda: read_jobs(self._database(), job_ids), unavailable_database)
+        rows = self._read("database", job_ids, lambda: self.sources.records.read_jobs(self._database(), job_ids), unavailable_database)
         if rows is None:
             return
         queues = await self._read_queues({job_id: row["attempt"] for job_id, row in rows.items()})

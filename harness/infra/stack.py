@@ -14,6 +14,7 @@ from harness.infra.base import RUN_ID, TMP_ROOT, ManagedProcess
 from harness.infra.celery import CeleryBeat, CeleryWorker
 from harness.infra.django import DjangoServer, sandbox_environment
 from harness.infra.snapshot import MigratedSnapshot, schema_key
+from harness.targets import sandbox as sandbox_records
 
 DATABASE = "chaos"
 
@@ -28,8 +29,13 @@ def chaos_settings(settings: Mapping[str, object] | None) -> dict[str, str]:
 
 
 class Stack:
-    """backend: "process" (local servers from wheels) or "docker" (containers); default CHAOS_BACKEND,
-    else "process". The sandbox (gunicorn, Celery) always runs as local processes."""
+    """The sandbox target (harness/targets/base.py). backend: "process" (local servers from wheels) or
+    "docker" (containers); default CHAOS_BACKEND, else "process". The sandbox (gunicorn, Celery) always runs
+    as local processes."""
+
+    kind = "sandbox"
+    records = sandbox_records
+    create_path = "/jobs/"
 
     def __init__(self, settings: Mapping[str, object] | None = None, *, web_workers: int = 3,
                  celery: bool = True, beat: bool = True, reuse_migrated: bool = True, backend: str | None = None):
@@ -126,6 +132,10 @@ class Stack:
         script = ("import django; django.setup(); from django.core.management import call_command; "
                   "call_command('migrate', interactive=False, verbosity=0); call_command('chaos_token')")
         return self.python("-c", script).strip().splitlines()[-1]
+
+    def revoke(self, job: int) -> None:
+        """What Antenna's watchdog did in the incident: REVOKED, nothing else."""
+        self.manage("chaos_revoke", str(job))
 
     def manage(self, *args: str, timeout: float = 120.0) -> str:
         """Run `python -m django <args>` with the stack's environment; returns its stdout."""

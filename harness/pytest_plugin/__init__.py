@@ -1,7 +1,7 @@
 """pytest plugin (entry point `nats_job_chaos`): real NATS/Redis/PostgreSQL/sandbox as fixtures.
 
 Fixtures are the public API: nats_server, redis_server, postgres, stack, stack_factory, sandbox,
-sandbox_db, worker. `@pytest.mark.stack(fixes="off", ack_wait=1)` picks the stack a test's
+sandbox_db, worker; antenna_checkout and antenna_factory for a real Antenna checkout (--chaos-target). `@pytest.mark.stack(fixes="off", ack_wait=1)` picks the stack a test's
 `sandbox` runs on. Defaults come from the --chaos-* command-line options; --chaos-backend docker
 (or CHAOS_BACKEND=docker) runs NATS, Redis and PostgreSQL as containers, and skips the tests that need
 them when no Docker engine is reachable.
@@ -23,6 +23,7 @@ from harness.pytest_plugin.fixtures import (  # noqa: F401  (pytest discovers fi
     stack_factory,
     worker,
 )
+from harness.pytest_plugin.targets import antenna_checkout, antenna_factory  # noqa: F401
 
 
 def pytest_addoption(parser):
@@ -38,6 +39,10 @@ def pytest_addoption(parser):
     group.addoption("--chaos-slowdown", type=float, default=None,
                     help="scale timing-derived bounds and heartbeat periods (a slow or loaded machine; "
                          "default: CHAOS_SLOWDOWN, else 1)")
+    group.addoption("--chaos-target", default=None,
+                    help="antenna:PATH — an Antenna checkout (its backend) for the Antenna matrix (default: "
+                         "CHAOS_TARGET, else the snapshot at ../shared/targets/antenna when present; without one "
+                         "the Antenna tests skip, saying so)")
     group.addoption("--chaos-require-servers", action="store_true",
                     default=os.environ.get("CHAOS_REQUIRE_SERVERS", "") not in ("", "0"),
                     help="fail the run when no test against real servers passed (CI; or CHAOS_REQUIRE_SERVERS=1)")
@@ -70,6 +75,7 @@ def pytest_configure(config):
         "markers", "stack(**settings): run this test's `sandbox` on a stack with these settings "
         "(fixes='on'|'off', ack_wait=S, max_deliver=N, sweep_interval=S, retention='limits'|'workqueue', "
         "or any CHAOS_* name)")
+    config.addinivalue_line("markers", "antenna: runs against a real Antenna checkout (--chaos-target antenna:PATH)")
 
 
 SERVER_MARKERS = ("integration", "scenario")
