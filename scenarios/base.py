@@ -180,6 +180,16 @@ class Ctx:
             return poll_until(published, timeout=timeout * slowdown(), interval=0.2,
                               what=f"{starts} publishes of job {job}")
 
+    def wait_for_progress(self, job: int, processed: int, timeout: float = 30.0) -> int:
+        """Until the job's stored progress counts at least `processed` images."""
+        import psycopg
+
+        records = self.sampler.sources.records
+        with psycopg.connect(self.sampler.sources.database_url, autocommit=True) as db:
+            return poll_until(lambda: (n := records.read_jobs(db, [job])[job]["progress"]["processed"]) >= processed
+                              and n, timeout=timeout * slowdown(), interval=0.2,
+                              what=f"{processed} images of job {job} processed")
+
     def wait_for(self, job: int, statuses, timeout: float = 30.0) -> str:
         statuses = (statuses,) if isinstance(statuses, str) else tuple(statuses)
         return poll_until(lambda: (s := self.status(job)) in statuses and s, timeout=timeout, interval=0.1,

@@ -113,3 +113,13 @@ def redone_soon_after_accepted(ack_wait_fraction: float = 0.5) -> Evidence:
 def _task(reply_subject: str) -> tuple | None:
     ref = parse_ack(reply_subject)
     return None if ref is None else (ref.stream, ref.consumer, ref.stream_seq)
+
+
+def replayed() -> Evidence:
+    """A message handed out as a first delivery twice in one attempt (a new consumer replayed the stream)."""
+    def shows(history, snapshot):
+        from harness.checks.duplicates import no_replayed_tasks
+
+        return no_replayed_tasks(history, snapshot).ok is False
+
+    return Evidence("a task already handed out was handed out afresh again (the stream was replayed)", shows)

@@ -93,4 +93,30 @@ class WorkerKill(Fault):
         return {}
 
 
-JOB_FAULTS = (Revoke, DoubleStart, ReserveAndVanish, WorkerKill)
+class ConsumerDelete(Fault):
+    verb, help, positional = ("consumer-delete",
+                              "delete the job's NATS consumer(s) mid-job (an operator, a half-done cleanup)", "job")
+    one_shot = True
+
+    def inject(self, target: FaultTarget, job: int, **args) -> dict:
+        import asyncio
+
+        import nats
+
+        from harness.checks.subjects import stream_name
+
+        async def delete() -> list[str]:
+            nc = await nats.connect(target.nats_url, connect_timeout=2, allow_reconnect=False)
+            try:
+                js = nc.jetstream(timeout=5)
+                names = [info.name for info in await js.consumers_info(stream_name(job))]
+                for name in names:
+                    await js.delete_consumer(stream_name(job), name)
+                return names
+            finally:
+                await nc.close()
+
+        return {"job": job, "deleted": asyncio.run(delete())}
+
+
+JOB_FAULTS = (Revoke, DoubleStart, ReserveAndVanish, WorkerKill, ConsumerDelete)

@@ -12,6 +12,7 @@ from harness.checks.duplicates import (
     no_duplicate_results,
     no_duplicate_tasks,
     no_early_redelivery,
+    no_replayed_tasks,
     no_stale_results,
 )
 from harness.checks.liveness import (
@@ -32,6 +33,7 @@ CHECKS: dict[str, Checker] = {
     "no_duplicate_results": no_duplicate_results,
     "no_stale_results": no_stale_results,
     "no_early_redelivery": no_early_redelivery,
+    "no_replayed_tasks": no_replayed_tasks,
     "no_leftover_queue": no_leftover_queue,
     "results_counted_once": results_counted_once,
     "progress_consistent": progress_consistent,

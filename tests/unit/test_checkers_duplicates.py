@@ -171,3 +171,30 @@ def test_a_task_handed_out_again_right_after_its_result_was_accepted():
 def test_no_result_was_accepted():
     refused = post(T0 + 0.8, [subject(1)], refused={subject(1): "rejected_stale"})
     return [*reserve(T0, [subject(1)]), *refused], _with_ack_wait(snapshot(job(images=1)))
+
+
+# --- no_replayed_tasks ------------------------------------------------------------------------------------------
+
+
+@verdict_case("no_replayed_tasks", True)
+def test_a_task_redelivered_with_its_delivery_count_raised():
+    history = [*reserve(T0, [subject(1)]), *reserve(T0 + 2, [subject(1, delivered=2)], process="worker-1")]
+    return history, snapshot(job(images=1))
+
+
+@verdict_case("no_replayed_tasks", False)
+def test_a_task_handed_out_afresh_twice_by_a_new_consumer():
+    history = [*start(T0 - 1), *reserve(T0, [subject(1)]), *post(T0 + 0.5, [subject(1)]),
+               *reserve(T0 + 2, [subject(1)], process="worker-1")]
+    return history, snapshot(job(images=1))
+
+
+@verdict_case("no_replayed_tasks", True)
+def test_a_new_attempt_numbers_its_messages_from_one_again():
+    history = [*start(T0 - 1), *reserve(T0, [subject(1)]), *start(T0 + 1), *reserve(T0 + 2, [subject(1, attempt=2)])]
+    return history, snapshot(job(images=1, attempt=2))
+
+
+@verdict_case("no_replayed_tasks", None)
+def test_no_task_was_handed_out():
+    return [*start(T0)], snapshot(job(images=1))

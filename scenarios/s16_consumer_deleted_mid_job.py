@@ -1,0 +1,21 @@
+"""The job's NATS consumer disappears mid-job (an operator, a half-done cleanup, a lost consumer state).
+
+Antenna HEAD re-creates a missing consumer on the next `/tasks/` with deliver_policy=all: under Limits
+retention the stream still holds every task, acked ones too, so every image already done is handed out
+again as a fresh delivery.
+
+Fixes off (Antenna HEAD): the done images are handed out again. Fixes on: the tasks are never replayed —
+the job goes on from the tasks not yet done, or fails naming the lost consumer.
+"""
+
+from scenarios.base import Ctx, scenario
+from scenarios.evidence import replayed
+
+
+@scenario(expect_off={"no_replayed_tasks"}, evidence=replayed(), targets={"antenna"})
+def run(ctx: Ctx) -> None:
+    job = ctx.job(images=12)
+    ctx.work(job, tasks=6)
+    ctx.wait_for_progress(job, processed=6)  # the six results are stored and acked
+    ctx.fault("consumer-delete", job=job)
+    ctx.workers("healthy", job, count=1, background=True)
