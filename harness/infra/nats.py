@@ -48,9 +48,10 @@ class NatsServer(NatsEndpoint, ManagedProcess):
 
     name = "nats"
 
-    def __init__(self, *, host: str = "127.0.0.1", **kwargs):
+    def __init__(self, *, host: str = "127.0.0.1", binary: str | None = None, **kwargs):
+        """binary: the nats-server to run (e.g. another version's), by default the one beside Python."""
         super().__init__(**kwargs)
-        self.host = host
+        self.host, self.binary = host, binary
         self.port = free_port(host)
         self.monitor_port = free_port(host)
 
@@ -59,5 +60,5 @@ class NatsServer(NatsEndpoint, ManagedProcess):
         return self.tmpdir / "jetstream"
 
     def command(self) -> list[str]:
-        return [nats_server_binary(), "-a", self.host, "-p", str(self.port), "-m", str(self.monitor_port),
-                "-js", "-sd", str(self.data_dir)]
+        return [self.binary or nats_server_binary(), "-a", self.host, "-p", str(self.port),
+                "-m", str(self.monitor_port), "-js", "-sd", str(self.data_dir)]
