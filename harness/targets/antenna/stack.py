@@ -31,8 +31,8 @@ from harness.targets.antenna.venv import antenna_venv
 DATABASE = "antenna"
 OVERLAY = Path(__file__).with_name("overlay")
 # The sandbox's default knobs, plus Antenna's own timings compressed (see overlay/chaos_antenna_settings.py).
-DEFAULTS = {"CHAOS_ACK_WAIT": "1", "CHAOS_MAX_DELIVER": "3", "CHAOS_HEALTH_CHECK_INTERVAL": "2",
-            "CHAOS_STALLED_MINUTES": "0.1"}
+DEFAULTS = {"CHAOS_FIXES": "off", "CHAOS_ACK_WAIT": "1", "CHAOS_MAX_DELIVER": "3",
+            "CHAOS_HEALTH_CHECK_INTERVAL": "2", "CHAOS_STALLED_MINUTES": "0.1"}
 PIPELINE = "moth-detector"  # the slug simulated workers post results for (SimWorker's and Wire.create's default)
 READY_TIMEOUT = 90.0  # Antenna imports a lot: on a busy two-core box a cold gunicorn takes well over 10 s
 
