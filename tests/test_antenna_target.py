@@ -20,8 +20,6 @@ from harness.targets import Records, Target, TargetSpec, default_antenna_checkou
 from harness.waiting import poll_until
 from harness.workers import run_workers
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]  # a first run builds Antenna's virtualenv
-
 FINAL = ("SUCCESS", "FAILURE", "REVOKED")
 
 
@@ -72,12 +70,16 @@ def details(antenna, job: int) -> dict:
         return antenna.records.read_job_details(db, [job])[job]
 
 
+@pytest.mark.integration
+@pytest.mark.timeout(900)
 def test_antenna_is_a_target(antenna):
     assert isinstance(antenna, Target) and isinstance(antenna.records, Records)
     assert antenna.kind == "antenna" and antenna.token and antenna.api_url.endswith("/api/v2")
     assert {"nats", "redis", "postgres", "web", "celery_worker", "celery_beat"} <= set(antenna.services())
 
 
+@pytest.mark.integration
+@pytest.mark.timeout(900)
 def test_job_runs_to_success_with_simulated_workers(antenna, api):
     job = started_job(api, images=5)
     stop, summaries = threading.Event(), []
@@ -105,6 +107,8 @@ def test_job_runs_to_success_with_simulated_workers(antenna, api):
     assert any(line["message"].startswith(antenna.records.PUBLISHED) for line in job_record["logs"])
 
 
+@pytest.mark.integration
+@pytest.mark.timeout(900)
 def test_watchdog_revoke_ends_revoked(antenna, api):
     job = started_job(api, images=5)
     answer = antenna.revoke(job)
@@ -115,3 +119,16 @@ def test_watchdog_revoke_ends_revoked(antenna, api):
     job_record = details(antenna, job)
     assert job_record["finished_at"] is not None
     assert any(line["message"].startswith("Reaping stalled job") for line in job_record["logs"])
+
+
+def test_records_read_antennas_progress_and_legacy_logs():
+    from harness.targets.antenna import records
+
+    created = {"stages": [{"key": "collect", "params": [{"key": "total_images", "value": ""}]},
+                          {"key": "process", "params": [{"key": "processed", "value": ""},
+                                                        {"key": "remaining", "value": 3}]}]}
+    assert records._progress(created) == {"total_images": 0, "processed": 0, "remaining": 3, "failed": 0}
+    legacy = {"stdout": ["[2024-01-01 10:00:00] INFO Successfully queued 5/5 images", "[2024-01-01 10:00:01] boom"],
+              "stderr": ["[2024-01-01 10:00:01] boom"]}
+    assert records._legacy_logs(legacy) == [{"level": "INFO", "message": "Successfully queued 5/5 images"},
+                                            {"level": "ERROR", "message": "boom"}]

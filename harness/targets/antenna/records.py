@@ -74,7 +74,7 @@ def read_job_details(db, job_ids: list[int]) -> dict[int, dict]:
     for job_id, finished_at, images, logs in db.execute(
             "select j.id, extract(epoch from j.finished_at), (select count(*) from "
             "main_sourceimagecollection_images ci where ci.sourceimagecollection_id = j.source_image_collection_id), "
-            "j.logs from jobs_job j where j.id = any(%s)", (job_ids,)):
+            "to_jsonb(j) -> 'logs' from jobs_job j where j.id = any(%s)", (job_ids,)):  # a deprecated column
         jobs[job_id].update(finished_at=None if finished_at is None else float(finished_at), images=images, logs=[],
                             results={"rows": 0, "distinct_images": 0, "duplicates": [], "subjects": []})
         legacy[job_id] = logs
