@@ -22,9 +22,9 @@ def _redis_db(url: str, db: int) -> str:
 
 # Antenna's base settings read these from the environment while they are imported: set them first.
 os.environ.setdefault("USE_DOCKER", "no")
-for _name, _chaos_name in (("DATABASE_URL", "DATABASE_URL"), ("REDIS_URL", "REDIS_URL"), ("NATS_URL", "NATS_URL")):
-    if _chaos(_chaos_name):
-        os.environ[_name] = _chaos(_chaos_name)
+for _name in ("DATABASE_URL", "REDIS_URL", "NATS_URL"):  # CHAOS_DATABASE_URL -> DATABASE_URL, ...
+    if _chaos(_name):
+        os.environ[_name] = _chaos(_name)
 if _chaos("REDIS_URL"):
     # RabbitMQ is what Antenna deploys; it is not installable here and Celery runs on Redis just as well.
     # DB 2: Antenna keeps its cache (and the async job state) in DB 0 and Celery results in DB 1.
