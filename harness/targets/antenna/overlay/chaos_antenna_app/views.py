@@ -53,7 +53,7 @@ class Jobs(ChaosView):
 
 
 @method_decorator(transaction.non_atomic_requests, name="dispatch")
-class Revoke(ChaosView):
+class RevokeJob(ChaosView):
     # Far beyond any idle rule: the cutoff passed to check_stale_jobs() catches this job and no other.
     BACKDATE = datetime.timedelta(days=2)
     CUTOFF_MINUTES = 24 * 60
