@@ -49,10 +49,11 @@ def fuzz(api_url: str, token: str, history: History, jobs: dict[str, int], examp
     return sent[0]
 
 
-def probe_unauthorized(api_url: str, history: History, job: int | None) -> int:
+def probe_unauthorized(api_url: str, history: History, job: int | None, anonymous_reads: bool = False) -> int:
     """Every run's fixed set of requests without a valid token (no header, wrong token, other schemes), to the
-    job list and, when the run has a job, to its tasks and result endpoints. Returns how many were sent."""
-    paths = [("GET", "/jobs/", None)]
+    job list and, when the run has a job, to its tasks and result endpoints. Returns how many were sent.
+    anonymous_reads: the host lets anyone read the job list (Antenna: public projects), so it is not probed."""
+    paths = [] if anonymous_reads else [("GET", "/jobs/", None)]
     if job is not None:
         paths += [("POST", f"/jobs/{job}/tasks/", {"batch_size": 1}),
                   ("POST", f"/jobs/{job}/result/", {"results": []})]

@@ -36,8 +36,8 @@ def results_counted_once(history: Sequence[Op], snapshot: dict) -> Verdict:
     """Progress `processed` equals the images with a stored result in the attempt: none lost, none twice.
 
     A job that failed or was revoked may hold a stored result it never counted (it stopped counting);
-    it may never count more than it stored. A SUCCESS job has counted every image exactly once.
-    No job: unknown.
+    it may never count more results than it stored (images it marked failed without a result, e.g. as lost,
+    count as processed and failed). A SUCCESS job has counted every image exactly once. No job: unknown.
     """
     violations, jobs = [], jobs_of(snapshot)
     if not jobs:
@@ -45,7 +45,7 @@ def results_counted_once(history: Sequence[Op], snapshot: dict) -> Verdict:
     for job in jobs:
         processed, stored = job["progress"]["processed"], job["results"]["distinct_images"]
         stopped = job["status"] in ("FAILURE", "REVOKED")
-        wrong = processed > stored if stopped else processed != stored
+        wrong = processed - job["progress"]["failed"] > stored if stopped else processed != stored
         if job["status"] == "SUCCESS" and processed != job["images"]:
             wrong = True
         if wrong:

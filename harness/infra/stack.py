@@ -36,6 +36,7 @@ class Stack:
     kind = "sandbox"
     records = sandbox_records
     create_path = "/jobs/"
+    anonymous_reads = False
 
     def __init__(self, settings: Mapping[str, object] | None = None, *, web_workers: int = 3,
                  celery: bool = True, beat: bool = True, reuse_migrated: bool = True, backend: str | None = None):

@@ -34,6 +34,7 @@ class Target(Protocol):
     token: str | None  # a worker token: `Authorization: Token <token>`
     records: Records
     create_path: str  # POST {"images": n} here (relative to api_url) creates a job; answers 201 {"id": ...}
+    anonymous_reads: bool  # the host lets anyone read the job list (Antenna: public projects); writes need a token
 
     @property
     def api_url(self) -> str: ...  # the worker API base (…/api/v2)

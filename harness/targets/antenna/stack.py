@@ -48,6 +48,7 @@ def seed_spec() -> dict:
 class AntennaStack:
     kind = "antenna"
     create_path = "/chaos/jobs/"
+    anonymous_reads = True  # public projects: GET /jobs/ answers 200 without credentials (by design)
     records = records
 
     def __init__(self, checkout: str | Path, settings: Mapping[str, object] | None = None, *,
