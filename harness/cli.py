@@ -109,6 +109,20 @@ def demo(images: int = typer.Option(200, help="Images of the job that is revoked
         raise typer.Exit(1)
 
 
+@app.command()
+def prepare(target: str = typer.Option(..., envvar="CHAOS_TARGET", help="antenna:PATH (an Antenna checkout).")):
+    """Build what a target needs before its first run (Antenna: its own virtualenv, ~3 minutes once)."""
+    spec = _target(target)
+    if spec.kind == "sandbox":
+        console.print("the sandbox needs nothing beyond this project's install")
+        return
+    from harness.targets.antenna.venv import antenna_venv
+
+    began = time.monotonic()
+    venv = antenna_venv(spec.checkout, log=console.print)
+    console.print(f"Antenna's virtualenv is ready ({time.monotonic() - began:.0f}s): {venv}")
+
+
 @app.command("reap-orphans")
 def reap_orphans_command(run_id: str = typer.Option(None, help="Kill every process of this run id instead.")):
     """Kill harness processes (servers, web, Celery) whose owner died, and remove their temp dirs."""

@@ -13,7 +13,8 @@ from scenarios.base import Ctx, scenario
 from scenarios.evidence import still_started
 
 
-@scenario(expect_off={"terminal_within_bound", "progress_consistent"}, settings={"FIX_SWEEP": "0"},
+@scenario(on_head="HEAD's jobs_health_check marks the dead images failed once the job has been idle for Job.STALLED_JOBS_MAX_MINUTES, and more than half failed ends it FAILURE: the job does not stay STARTED (production: 10 min idle, checked every 15 min; compressed here to 6 s and 2 s)",
+          expect_off={"terminal_within_bound", "progress_consistent"}, settings={"FIX_SWEEP": "0"},
           evidence=still_started(lambda q: q.get("stream_exists") and q.get("num_pending") == 0
                                  and q.get("num_ack_pending") == 0, "its tasks exhausted (none pending or in flight)"),
           guards={"inline_reaper"})

@@ -12,7 +12,8 @@ from scenarios.base import Ctx, scenario
 from scenarios.evidence import still_started
 
 
-@scenario(expect_off={"terminal_within_bound", "progress_consistent"},
+@scenario(on_head="HEAD's stale-job reaper (check_stale_jobs, in jobs_health_check) REVOKES the job after the idle rule; the cause (the wiped store) is never named",
+          expect_off={"terminal_within_bound", "progress_consistent"},
           evidence=still_started(lambda q: q.get("stream_exists") is False, "its stream gone with the wiped store"),
           guards={"stream_lost_detection"})
 def run(ctx: Ctx) -> None:

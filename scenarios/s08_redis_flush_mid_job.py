@@ -13,7 +13,8 @@ from scenarios.base import Ctx, scenario
 from scenarios.evidence import left_behind
 
 
-@scenario(expect_off={"no_leftover_queue"}, evidence=left_behind("FAILURE"), guards={"cleanup_on_terminal"})
+@scenario(on_head="HEAD fails the job when its Redis state is gone ('Job state keys not found in Redis') and deletes its stream",
+          expect_off={"no_leftover_queue"}, evidence=left_behind("FAILURE"), guards={"cleanup_on_terminal"})
 def run(ctx: Ctx) -> None:
     job = ctx.job(images=6)
     ctx.work(job, tasks=2)

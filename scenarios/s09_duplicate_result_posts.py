@@ -12,7 +12,8 @@ from scenarios.base import Ctx, scenario
 from scenarios.evidence import stored_twice
 
 
-@scenario(expect_off={"no_duplicate_results"}, evidence=stored_twice(), guards={"dedupe_results"})
+@scenario(on_head='HEAD stores detections once per (image, bounding box): the second identical result adds no row',
+          expect_off={"no_duplicate_results"}, evidence=stored_twice(), guards={"dedupe_results"})
 def run(ctx: Ctx) -> None:
     job = ctx.job(images=10)
     ctx.workers("duplicate", job, batch_size=5)

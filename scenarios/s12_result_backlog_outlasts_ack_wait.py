@@ -20,7 +20,8 @@ from scenarios.base import Ctx, scenario
 from scenarios.evidence import max_deliver_exhausted
 
 
-@scenario(control=True, settings={"FIX_FENCING": "1", "FIX_DEDUPE_RESULTS": "1"}, evidence=max_deliver_exhausted())
+@scenario(targets={"sandbox"},  # not yet judged on Antenna: docs/antenna.md
+          control=True, settings={"FIX_FENCING": "1", "FIX_DEDUPE_RESULTS": "1"}, evidence=max_deliver_exhausted())
 def run(ctx: Ctx) -> None:
     job = ctx.job(images=6)
     ctx.fault("celery-down")  # results are accepted and queued, and nobody stores them

@@ -28,7 +28,65 @@ def chaos_settings(settings: Mapping[str, object] | None) -> dict[str, str]:
     return normalized
 
 
-class Stack:
+class ServiceStack:
+    """What every stack shares: the servers and the host's processes (web, Celery worker and beat), started and
+    stopped tier by tier. Subclasses set nats, redis, postgres, web, celery_worker, celery_beat and timings."""
+
+    @property
+    def api_url(self) -> str:
+        return self.web.api_url
+
+    def services(self) -> dict[str, ManagedProcess]:
+        every = {"nats": self.nats, "redis": self.redis, "postgres": self.postgres, "web": self.web,
+                 "celery_worker": self.celery_worker, "celery_beat": self.celery_beat}
+        return {name: service for name, service in every.items() if service is not None}
+
+    def stop(self, graceful: bool = True) -> None:
+        """Stop the host's processes, then the servers, each tier in parallel (a warm Celery shutdown
+        alone takes ~2.5 s). graceful=False SIGKILLs everything first: a throwaway stack's teardown."""
+        if not graceful:
+            for service in self.services().values():
+                service.kill()
+        errors = [*self._stop_together([self.celery_beat, self.celery_worker, self.web]),
+                  *self._stop_together([self.postgres, self.redis, self.nats])]
+        if errors:
+            raise errors[0]
+
+    def _save(self, snapshot: MigratedSnapshot, token: str) -> None:
+        self.postgres.stop(keep_data=True)  # a copy is only consistent from a cleanly stopped cluster
+        snapshot.save(self.postgres.data_dir, token)
+        self.postgres.seed = snapshot.pgdata
+        self.postgres.start()
+
+    def __enter__(self):
+        return self.start()  # start() tears down what it started if it fails
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
+
+    def _timed(self, step: str, action: Callable):
+        began = time.perf_counter()
+        result = action()
+        self.timings[step] = time.perf_counter() - began
+        return result
+
+    @staticmethod
+    def _stop_together(services: list[ManagedProcess | None]) -> list[BaseException]:
+        services = [service for service in services if service is not None]
+        with ThreadPoolExecutor(max(1, len(services))) as pool:
+            futures = [pool.submit(service.stop) for service in services]
+        return [future.exception() for future in futures if future.exception() is not None]
+
+    def _start_together(self, services: list[ManagedProcess | None]) -> None:
+        services = [service for service in services if service is not None]
+        with ThreadPoolExecutor(max(1, len(services))) as pool:
+            futures = [pool.submit(service.start) for service in services]
+        for service, future in zip(services, futures, strict=True):
+            future.result()  # re-raises the first failure
+            self.timings[service.name] = service.startup_seconds
+
+
+class Stack(ServiceStack):
     """The sandbox target (harness/targets/base.py). backend: "process" (local servers from wheels) or
     "docker" (containers); default CHAOS_BACKEND, else "process". The sandbox (gunicorn, Celery) always runs
     as local processes."""
@@ -53,15 +111,6 @@ class Stack:
         self.token: str | None = None
         self.timings: dict[str, float] = {}  # seconds per startup step, and "total"
 
-    @property
-    def api_url(self) -> str:
-        return self.web.api_url
-
-    def services(self) -> dict[str, ManagedProcess]:
-        every = {"nats": self.nats, "redis": self.redis, "postgres": self.postgres, "web": self.web,
-                 "celery_worker": self.celery_worker, "celery_beat": self.celery_beat}
-        return {name: service for name, service in every.items() if service is not None}
-
     def start(self) -> Stack:
         began = time.perf_counter()
         if self.backend == "docker":
@@ -77,7 +126,7 @@ class Stack:
                 self._timed("create_database", lambda: self.postgres.create_database(DATABASE))
                 self.token = self._timed("migrate_and_token", self._migrate_and_token)
                 if snapshot is not None:
-                    self._timed("snapshot", lambda: self._save(snapshot))
+                    self._timed("snapshot", lambda: self._save(snapshot, self.token))
             self._start_together([self.web, self.celery_worker, self.celery_beat])
         except BaseException:
             self.stop()
@@ -85,17 +134,6 @@ class Stack:
         self.timings["postgres_init"] = self.postgres.init_seconds or 0.0
         self.timings["total"] = time.perf_counter() - began
         return self
-
-    def stop(self, graceful: bool = True) -> None:
-        """Stop the sandbox processes, then the servers, each tier in parallel (a warm Celery shutdown
-        alone takes ~2.5 s). graceful=False SIGKILLs everything first: a throwaway stack's teardown."""
-        if not graceful:
-            for service in self.services().values():
-                service.kill()
-        errors = [*self._stop_together([self.celery_beat, self.celery_worker, self.web]),
-                  *self._stop_together([self.postgres, self.redis, self.nats])]
-        if errors:
-            raise errors[0]
 
     def restart_component(self, name: str, **kwargs) -> ManagedProcess:
         """e.g. restart_component("nats", wipe=True). A wiped PostgreSQL comes back migrated, with the
@@ -122,12 +160,6 @@ class Stack:
             if process is not None:
                 process.extra_env.update(urls)
 
-    def _save(self, snapshot: MigratedSnapshot) -> None:
-        self.postgres.stop(keep_data=True)  # a copy is only consistent from a cleanly stopped cluster
-        snapshot.save(self.postgres.data_dir, self.token)
-        self.postgres.seed = snapshot.pgdata
-        self.postgres.start()
-
     def _migrate_and_token(self) -> str:
         """`migrate --noinput` then `chaos_token` in one interpreter: Django's setup costs ~1 s of CPU."""
         script = ("import django; django.setup(); from django.core.management import call_command; "
@@ -149,30 +181,3 @@ class Stack:
         if done.returncode != 0:
             raise RuntimeError(f"python {' '.join(args)} failed ({done.returncode}):\n{done.stderr[-4000:]}")
         return done.stdout
-
-    def __enter__(self) -> Stack:
-        return self.start()  # start() tears down what it started if it fails
-
-    def __exit__(self, *exc_info) -> None:
-        self.stop()
-
-    def _timed(self, step: str, action: Callable):
-        began = time.perf_counter()
-        result = action()
-        self.timings[step] = time.perf_counter() - began
-        return result
-
-    @staticmethod
-    def _stop_together(services: list[ManagedProcess | None]) -> list[BaseException]:
-        services = [service for service in services if service is not None]
-        with ThreadPoolExecutor(max(1, len(services))) as pool:
-            futures = [pool.submit(service.stop) for service in services]
-        return [future.exception() for future in futures if future.exception() is not None]
-
-    def _start_together(self, services: list[ManagedProcess | None]) -> None:
-        services = [service for service in services if service is not None]
-        with ThreadPoolExecutor(max(1, len(services))) as pool:
-            futures = [pool.submit(service.start) for service in services]
-        for service, future in zip(services, futures, strict=True):
-            future.result()  # re-raises the first failure
-            self.timings[service.name] = service.startup_seconds

@@ -11,8 +11,7 @@ import json
 import os
 import subprocess
 import time
-from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Mapping
 from pathlib import Path
 
 import httpx
@@ -22,7 +21,7 @@ from harness.infra.nats import NatsServer
 from harness.infra.postgres import PostgresServer
 from harness.infra.redis import RedisServer
 from harness.infra.snapshot import MigratedSnapshot
-from harness.infra.stack import chaos_settings
+from harness.infra.stack import ServiceStack, chaos_settings
 from harness.targets.antenna import records
 from harness.targets.antenna.migrated import schema_key
 from harness.targets.antenna.processes import AntennaCeleryBeat, AntennaCeleryWorker, AntennaWeb
@@ -45,7 +44,7 @@ def seed_spec() -> dict:
             "labels": list(LABELS)}
 
 
-class AntennaStack:
+class AntennaStack(ServiceStack):
     kind = "antenna"
     create_path = "/chaos/jobs/"
     anonymous_reads = True  # public projects: GET /jobs/ answers 200 without credentials (by design)
@@ -78,15 +77,6 @@ class AntennaStack:
         self.project_id: int | None = None
         self.timings: dict[str, float] = {}  # seconds per startup step, and "total"
 
-    @property
-    def api_url(self) -> str:
-        return self.web.api_url
-
-    def services(self) -> dict[str, ManagedProcess]:
-        every = {"nats": self.nats, "redis": self.redis, "postgres": self.postgres, "web": self.web,
-                 "celery_worker": self.celery_worker, "celery_beat": self.celery_beat}
-        return {name: service for name, service in every.items() if service is not None}
-
     def start(self) -> AntennaStack:
         began = time.perf_counter()
         try:
@@ -108,16 +98,6 @@ class AntennaStack:
             raise
         self.timings["total"] = time.perf_counter() - began
         return self
-
-    def stop(self, graceful: bool = True) -> None:
-        """Antenna's processes first, then the servers, each tier in parallel; graceful=False SIGKILLs first."""
-        if not graceful:
-            for service in self.services().values():
-                service.kill()
-        errors = [*_stop_together([self.celery_beat, self.celery_worker, self.web]),
-                  *_stop_together([self.postgres, self.redis, self.nats])]
-        if errors:
-            raise errors[0]
 
     def restart_component(self, name: str, **kwargs) -> ManagedProcess:
         """e.g. restart_component("nats", wipe=True). A wiped PostgreSQL comes back migrated and seeded: from the
@@ -158,36 +138,3 @@ class AntennaStack:
     def _use_seed(self, seed: str) -> None:
         values = json.loads(seed)
         self.token, self.project_id = values["token"], values["project"]
-
-    def _save(self, snapshot: MigratedSnapshot, seed: str) -> None:
-        self.postgres.stop(keep_data=True)  # a copy is only consistent from a cleanly stopped cluster
-        snapshot.save(self.postgres.data_dir, seed)
-        self.postgres.seed = snapshot.pgdata
-        self.postgres.start()
-
-    def _timed(self, step: str, action: Callable):
-        began = time.perf_counter()
-        result = action()
-        self.timings[step] = time.perf_counter() - began
-        return result
-
-    def _start_together(self, services: list[ManagedProcess | None]) -> None:
-        services = [service for service in services if service is not None]
-        with ThreadPoolExecutor(max(1, len(services))) as pool:
-            futures = [pool.submit(service.start) for service in services]
-        for service, future in zip(services, futures, strict=True):
-            future.result()  # re-raises the first failure
-            self.timings[service.name] = service.startup_seconds
-
-    def __enter__(self) -> AntennaStack:
-        return self.start()  # start() tears down what it started if it fails
-
-    def __exit__(self, *exc_info) -> None:
-        self.stop()
-
-
-def _stop_together(services: list[ManagedProcess | None]) -> list[BaseException]:
-    services = [service for service in services if service is not None]
-    with ThreadPoolExecutor(max(1, len(services))) as pool:
-        futures = [pool.submit(service.stop) for service in services]
-    return [future.exception() for future in futures if future.exception() is not None]
