@@ -22,15 +22,12 @@ console = Console()
 
 
 def stack_settings(fixes: str, ack_wait: float, max_deliver: int, sweep_interval: float, retention: str) -> dict:
+    from harness.settings import RunSettings
+
     if fixes not in ("on", "off"):
         raise typer.BadParameter("--fixes must be on or off")
-    return {
-        "CHAOS_FIXES": fixes,
-        "CHAOS_ACK_WAIT": str(ack_wait),
-        "CHAOS_MAX_DELIVER": str(max_deliver),
-        "CHAOS_SWEEP_INTERVAL": str(sweep_interval),
-        "CHAOS_RETENTION": retention,
-    }
+    return RunSettings.of(fixes=fixes, ack_wait=ack_wait, max_deliver=max_deliver, sweep_interval=sweep_interval,
+                          retention=retention).env()
 
 
 @app.command()
@@ -205,12 +202,13 @@ def worker(
     """Run simulated workers against the stack started by `chaos up`."""
     import asyncio
 
+    from harness.settings import RunSettings
     from harness.workers import KINDS, run_workers
 
     if kind not in KINDS:
         raise typer.BadParameter(f"--kind must be one of {', '.join(KINDS)}")
     info = state.read()
-    ack_wait = float(info["settings"].get("CHAOS_ACK_WAIT", 30))
+    ack_wait = RunSettings.of(info["settings"]).ack_wait
     began = time.monotonic()
     with console.status(f"{count} {kind} worker(s) at work…"):
         try:
@@ -394,14 +392,15 @@ def soak(
     from pathlib import Path
 
     from harness.infra import Stack
-    from scenarios.runner import DEFAULT_SETTINGS, run
+    from harness.settings import RunSettings
+    from scenarios.runner import run
     from scenarios.soak import schedule, seeds
 
     if fixes not in ("on", "off"):
         raise typer.BadParameter("--fixes must be on or off")
     began = time.monotonic()
     with console.status("starting the stack…"):
-        stack = Stack(settings={**DEFAULT_SETTINGS, "CHAOS_FIXES": fixes}).start()
+        stack = Stack(settings=RunSettings.of(fixes=fixes)).start()
     violations = []
     try:
         for i, sub in enumerate(seeds(seed, schedules), 1):

@@ -15,6 +15,7 @@ import httpx
 from harness.chaos import Nemesis
 from harness.chaos.wire import Wire, result_for
 from harness.history import History
+from harness.settings import RunSettings
 from harness.waiting import poll_until, slowdown
 from scenarios.evidence import Evidence
 
@@ -41,17 +42,11 @@ class Scenario:
         return self.doc.strip().splitlines()[0] if self.doc.strip() else self.name
 
     def stack_settings(self, fixes: str, without: str | None = None) -> dict[str, str]:
-        """CHAOS_* overrides for this mode (`without`: every fix on but that switch). FIX_*=0 is dropped with
-        every fix off already, so those stacks are shared with the other scenarios."""
+        """The CHAOS_* settings of this mode (`without`: every fix on but that switch). A switch that repeats
+        the master switch is dropped, so stacks are shared between scenarios wherever they can be."""
         if without is not None:
-            return {**self.stack_settings("on"), f"CHAOS_FIX_{without.upper()}": "0"}
-        out = {}
-        for key, value in self.settings.items():
-            name = key if key.startswith("CHAOS_") else f"CHAOS_{key.upper()}"
-            if fixes == "off" and name.startswith("CHAOS_FIX_") and str(value) in ("0", "off", "false"):
-                continue
-            out[name] = str(value)
-        return {**out, "CHAOS_FIXES": fixes}
+            return RunSettings.of(self.settings, fixes="on", **{f"fix_{without}": False}).env()
+        return RunSettings.of(self.settings, fixes=fixes).env()
 
 
 def scenario(*, expect_off: set[str] | frozenset[str] = frozenset(), settings: dict | None = None,
@@ -115,15 +110,14 @@ class Ctx:
         self.wire = Wire(target.api_url, target.token, history, process="client",
                          create_path=target.create_path)
         self.background: list[BackgroundWorkers] = []
-        settings = target.settings
-        self.ack_wait = float(settings.get("CHAOS_ACK_WAIT", 1))
-        self.max_deliver = int(settings.get("CHAOS_MAX_DELIVER", 3))
-        self.sweep_interval = float(settings.get("CHAOS_SWEEP_INTERVAL", 1))
+        self.settings = RunSettings.of(target.settings)
+        self.ack_wait, self.max_deliver = self.settings.ack_wait, self.settings.max_deliver
+        self.sweep_interval = self.settings.sweep_interval
 
     @property
     def exhaustion(self) -> float:
         """Seconds until every delivered task has used up max_deliver, with a margin."""
-        return (self.ack_wait * self.max_deliver + 2 * self.sweep_interval + 1) * slowdown()
+        return self.settings.exhaustion() * slowdown()
 
     def note(self, text: str, record: bool = True) -> None:
         if record:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from harness.checks.ops import accepted_results, select, successful_starts
 from harness.checks.subjects import parse_ack
 from harness.history import Op
+from harness.settings import RunSettings
 
 Shows = Callable[[list[Op], dict], bool]
 
@@ -98,7 +99,7 @@ def max_deliver_exhausted() -> Evidence:
 def redone_soon_after_accepted(ack_wait_fraction: float = 0.5) -> Evidence:
     """A task was handed out again within a fraction of ack_wait after its result had been accepted."""
     def shows(history, snapshot):
-        ack_wait = float((snapshot.get("settings") or {}).get("CHAOS_ACK_WAIT") or 1)
+        ack_wait = RunSettings.of(snapshot.get("settings")).ack_wait
         accepted = {}  # task -> when its result was first accepted
         for _, outcome, subject in accepted_results(history):
             if (task := _task(subject)) is not None:

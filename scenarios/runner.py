@@ -18,21 +18,16 @@ from harness.checks.ops import TERMINAL
 from harness.checks.sampler import Sampler
 from harness.checks.snapshot import Sources, collect
 from harness.history import History
+from harness.settings import RunSettings
 from harness.targets import TargetSpec
 from harness.waiting import slowdown
 from scenarios.base import Ctx, Scenario
 from scenarios.fuzz import probe_unauthorized
 
-# The compressed timeouts of the pytest plugin's defaults: ack_wait 1 s, max_deliver 3, sweep every 1 s
-DEFAULT_SETTINGS = {"CHAOS_ACK_WAIT": "1.0", "CHAOS_MAX_DELIVER": "3", "CHAOS_SWEEP_INTERVAL": "1.0",
-                    "CHAOS_FETCH_TIMEOUT": "0.25", "CHAOS_STUCK_GRACE": "1"}
-
 
 def default_bound(settings: dict) -> float:
     """Time after the last heal for a job to end: exhaust every delivery, be seen by enough sweeps."""
-    ack_wait, max_deliver = float(settings.get("CHAOS_ACK_WAIT", 1)), int(settings.get("CHAOS_MAX_DELIVER", 3))
-    sweep, grace = float(settings.get("CHAOS_SWEEP_INTERVAL", 1)), float(settings.get("CHAOS_STUCK_GRACE", 1))
-    return round((ack_wait * max_deliver + 4 * sweep + ack_wait + grace + 5) * slowdown(), 1)
+    return round(RunSettings.of(settings).settle_bound() * slowdown(), 1)
 
 
 @dataclass
@@ -113,7 +108,7 @@ def run(scenario: Scenario, stack, fixes: str, seed: int = 0, report_dir: str | 
         on_note: Callable[[str], None] | None = None, bound: float | None = None,
         on_start: Callable[[Ctx], None] | None = None) -> RunReport:
     """on_note gets each step as text; on_start gets the run's Ctx (its sampler has live counts)."""
-    if stack.settings.get("CHAOS_FIXES") != fixes:
+    if RunSettings.of(stack.settings).fixes != (fixes == "on"):
         raise ValueError(f"stack runs with fixes {stack.settings.get('CHAOS_FIXES')}, scenario asked {fixes}")
     note = on_note or (lambda text: None)
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per worker call drowns the evidence
@@ -197,7 +192,7 @@ def settle(history: History, sources: Sources, jobs: list[int], bound: float, sa
 
         while (left := open_jobs()) and time.monotonic() < deadline:
             time.sleep(0.25)
-    cleanup_deadline = time.monotonic() + 2 * float(sources.settings.get("CHAOS_SWEEP_INTERVAL", 1)) + 1
+    cleanup_deadline = time.monotonic() + 2 * RunSettings.of(sources.settings).sweep_interval + 1
     while not left and time.monotonic() < cleanup_deadline:
         sampler.sample_now()
         queues = [sampler.latest.get(job, {}).get("queue") for job in jobs]
@@ -226,16 +221,12 @@ def tidy(ctx: Ctx) -> None:
     ctx.wire.close()
 
 
-def stack_settings(scenario: Scenario, fixes: str, target: TargetSpec | None = None) -> dict[str, str]:
-    return {**DEFAULT_SETTINGS, **scenario.stack_settings(fixes)}
-
-
 def run_fresh(scenario: Scenario, fixes: str, seed: int = 0, report_dir: str | Path | None = None,
               on_note: Callable[[str], None] | None = None, on_start: Callable[[Ctx], None] | None = None,
               target: TargetSpec | None = None) -> RunReport:
     """Start a target (default: CHAOS_TARGET, else the sandbox) with the scenario's settings, run it, stop it."""
     target = target or TargetSpec.parse()
-    stack = target.build(stack_settings(scenario, fixes, target))
+    stack = target.build(scenario.stack_settings(fixes))
     if on_note:
         on_note(f"starting NATS, Redis, PostgreSQL, web, Celery worker and beat ({target})")
     stack.start()

@@ -8,6 +8,7 @@ from harness.checks.ops import accepted_results, job_of, jobs_of, sample_errors,
 from harness.checks.subjects import parse_ack, stream_name
 from harness.checks.verdict import Verdict, no_evidence, verdict
 from harness.history import Op
+from harness.settings import RunSettings
 
 
 def no_duplicate_tasks(history: Sequence[Op], snapshot: dict) -> Verdict:
@@ -110,7 +111,8 @@ def no_early_redelivery(history: Sequence[Op], snapshot: dict) -> Verdict:
     """A task whose result was accepted is not handed out again within half an ack_wait of the acceptance: the
     accepted result restarts the task's ack_wait (+WPI) while it waits to be stored, so no worker redoes
     work that is done. (Later re-handouts are NATS doing its job when results wait longer than ack_wait.)"""
-    ack_wait = float((snapshot.get("settings") or {}).get("CHAOS_ACK_WAIT") or 0)
+    settings = snapshot.get("settings") or {}
+    ack_wait = RunSettings.of(settings).ack_wait if "CHAOS_ACK_WAIT" in settings else 0.0  # never a default
     accepted: dict[tuple, float] = {}  # (stream, consumer, stream seq) -> when its result was first accepted
     for _, outcome, subject in accepted_results(history):
         if (ref := parse_ack(subject)) is not None:

@@ -11,18 +11,16 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from harness.settings import RunSettings
+
 STREAM = re.compile(r"^job_(\d+)$")
-TRUE = ("1", "on", "true", "yes")
-
-
 def stream_name(job_id: int) -> str:
     return f"job_{job_id}"
 
 
 def fencing_on(settings: Mapping[str, str]) -> bool:
     """CHAOS_FIX_FENCING when set, else the CHAOS_FIXES master switch (on by default)."""
-    switch = settings.get("CHAOS_FIX_FENCING", settings.get("CHAOS_FIXES", "on"))
-    return str(switch).strip().lower() in TRUE
+    return RunSettings.of(settings).fix_on("fencing")
 
 
 @dataclass(frozen=True)

@@ -14,18 +14,10 @@ from harness.infra.base import RUN_ID, TMP_ROOT, ManagedProcess
 from harness.infra.celery import CeleryBeat, CeleryWorker
 from harness.infra.django import DjangoServer, sandbox_environment
 from harness.infra.snapshot import MigratedSnapshot, schema_key
+from harness.settings import RunSettings
 from harness.targets import sandbox as sandbox_records
 
 DATABASE = "chaos"
-
-
-def chaos_settings(settings: Mapping[str, object] | None) -> dict[str, str]:
-    """{"ack_wait": 5, "CHAOS_FIXES": False} -> {"CHAOS_ACK_WAIT": "5", "CHAOS_FIXES": "off"}."""
-    normalized = {}
-    for key, value in (settings or {}).items():
-        name = key.upper() if key.upper().startswith("CHAOS_") else f"CHAOS_{key.upper()}"
-        normalized[name] = ("on" if value else "off") if isinstance(value, bool) else str(value)
-    return normalized
 
 
 class ServiceStack:
@@ -101,7 +93,7 @@ class Stack(ServiceStack):
         self.backend = containers.backend(backend)
         self.nats, self.redis, self.postgres = (containers.server_class(kind, self.backend)()
                                                 for kind in ("nats", "redis", "postgres"))
-        self.settings = {**self._server_urls(), **chaos_settings(settings)}
+        self.settings = {**self._server_urls(), **RunSettings.of(settings).env()}
         self.env = sandbox_environment({**os.environ, **self.settings})  # what every sandbox process sees
         self.web = DjangoServer(env=self.env, workers=web_workers)
         self.celery_worker = CeleryWorker(env=self.env) if celery else None

@@ -28,6 +28,7 @@ from harness.client import FINAL, SandboxClient
 from harness.history import History
 from harness.infra import Stack
 from harness.load.invariants import Report, StreamSampler, account_for_dead_images, check
+from harness.settings import RunSettings
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
 
@@ -97,9 +98,8 @@ def fire_faults(nemesis, planned: list[PlannedFault], job_ids: list[int], stop: 
             print(f"fault {fault.verb} failed: {exc!r}", file=sys.stderr)
 
 
-def stack_settings(args: argparse.Namespace) -> dict[str, object]:
-    return {"fixes": "on", "ack_wait": args.ack_wait, "max_deliver": args.max_deliver,
-            "sweep_interval": args.sweep_interval, "fetch_timeout": 0.25, "stuck_grace": 1}
+def stack_settings(args: argparse.Namespace) -> RunSettings:
+    return RunSettings.of(ack_wait=args.ack_wait, max_deliver=args.max_deliver, sweep_interval=args.sweep_interval)
 
 
 def run_locust(stack: Stack, args: argparse.Namespace, out: Path) -> int:

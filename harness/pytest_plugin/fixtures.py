@@ -7,23 +7,14 @@ import pytest
 
 from harness.client import SandboxClient
 
-SHORT_NAMES = {"fixes": "CHAOS_FIXES", "ack_wait": "CHAOS_ACK_WAIT", "max_deliver": "CHAOS_MAX_DELIVER",
-               "sweep_interval": "CHAOS_SWEEP_INTERVAL", "retention": "CHAOS_RETENTION"}
-
 
 def chaos_settings(options, **overrides) -> dict[str, str]:
     """CHAOS_* settings from the command line, then the overrides (short names or CHAOS_* names)."""
-    settings = {
-        "CHAOS_FIXES": options.getoption("--chaos-fixes"),
-        "CHAOS_ACK_WAIT": str(options.getoption("--chaos-ack-wait")),
-        "CHAOS_MAX_DELIVER": str(options.getoption("--chaos-max-deliver")),
-        "CHAOS_SWEEP_INTERVAL": str(options.getoption("--chaos-sweep-interval")),
-        "CHAOS_FETCH_TIMEOUT": "0.25",
-        "CHAOS_STUCK_GRACE": "1",
-    }
-    for key, value in overrides.items():
-        settings[SHORT_NAMES.get(key, key if key.startswith("CHAOS_") else f"CHAOS_{key.upper()}")] = str(value)
-    return settings
+    from harness.settings import RunSettings
+
+    return RunSettings.of({"fixes": options.getoption("--chaos-fixes"), "ack_wait": options.getoption("--chaos-ack-wait"),
+                           "max_deliver": options.getoption("--chaos-max-deliver"),
+                           "sweep_interval": options.getoption("--chaos-sweep-interval")}, **overrides).env()
 
 
 def chaos_backend(config) -> str:

@@ -46,22 +46,23 @@ class TargetSpec:
     def build(self, settings: Mapping[str, object] | None = None, **options) -> Target:
         """A target that is not started yet. Fixes on, for Antenna: a patched copy of the checkout (the PR
         applied), never the checkout itself."""
-        from harness.infra.stack import Stack, chaos_settings
+        from harness.infra.stack import Stack
+        from harness.settings import RunSettings
 
         if self.kind == "sandbox":
             return Stack(settings=settings, **options)
         from harness.targets.antenna.stack import AntennaStack
 
-        normalized = chaos_settings(settings)
+        normalized = RunSettings.of(settings)
         patched = None
-        if normalized.get("CHAOS_FIXES", "on") == "on":
+        if normalized.fixes:
             try:
                 from harness.targets.antenna.checkout import prepare
             except ImportError:
                 raise NotImplementedError("fixes on, on Antenna: the fixes' Antenna PR is not part of this "
                                           "version yet (docs/antenna.md); run with the fixes off") from None
             patched = prepare(self.checkout, True)
-        return AntennaStack(self.checkout, settings=normalized, fixes_checkout=patched, **options)
+        return AntennaStack(self.checkout, settings=normalized.env(), fixes_checkout=patched, **options)
 
 
 def default_antenna_checkout() -> Path | None:

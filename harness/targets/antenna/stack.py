@@ -21,7 +21,8 @@ from harness.infra.nats import NatsServer
 from harness.infra.postgres import PostgresServer
 from harness.infra.redis import RedisServer
 from harness.infra.snapshot import MigratedSnapshot
-from harness.infra.stack import ServiceStack, chaos_settings
+from harness.infra.stack import ServiceStack
+from harness.settings import RunSettings
 from harness.targets.antenna import records
 from harness.targets.antenna.migrated import schema_key
 from harness.targets.antenna.processes import AntennaCeleryBeat, AntennaCeleryWorker, AntennaWeb
@@ -61,7 +62,8 @@ class AntennaStack(ServiceStack):
         # Production Antenna runs NATS 2.10: the server from Antenna's virtualenv, not the harness's newer one.
         self.nats = NatsServer(binary=str(self.venv / "bin" / "nats-server"))
         self.redis, self.postgres = RedisServer(), PostgresServer()
-        self.settings = {**DEFAULTS, **chaos_settings(settings), "CHAOS_DATABASE_URL": self.postgres.url_for(DATABASE),
+        given = {} if settings is None else RunSettings.of(settings).env()
+        self.settings = {**DEFAULTS, **given, "CHAOS_DATABASE_URL": self.postgres.url_for(DATABASE),
                          "CHAOS_NATS_URL": self.nats.url, "CHAOS_REDIS_URL": self.redis.url}
         self.seed_spec = seed_spec()
         self.env = {**self.settings, "DJANGO_SETTINGS_MODULE": "chaos_antenna_settings", "PYTHONUNBUFFERED": "1",
