@@ -8,11 +8,11 @@ Fixes off: SUCCESS after redelivery (measured: no invariant tells the modes apar
 Fixes on: the same; the reaper must not fail the job while the killed worker's tasks wait out ack_wait.
 """
 
-from scenarios.base import Ctx, scenario
+from scenarios.base import REDONE_AT_RANDOM, Ctx, scenario
 from scenarios.evidence import redelivered
 
 
-@scenario(targets={"sandbox"},  # not yet judged on Antenna: docs/antenna.md
+@scenario(head_unjudged=REDONE_AT_RANDOM,
           control=True, evidence=redelivered(True))
 def run(ctx: Ctx) -> None:
     job = ctx.job(images=12)

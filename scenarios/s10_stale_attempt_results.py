@@ -12,7 +12,8 @@ from scenarios.base import Ctx, scenario
 from scenarios.evidence import stale_result_stored
 
 
-@scenario(targets={"sandbox"},  # not yet judged on Antenna: docs/antenna.md
+@scenario(head_unjudged="Antenna stores no reply subject with a result: its database cannot tell a stale result from a "
+                        "current one",
           expect_off={"no_stale_results"}, evidence=stale_result_stored(), guards={"fencing"})
 def run(ctx: Ctx) -> None:
     job = ctx.job(images=4)

@@ -16,11 +16,11 @@ the reaper leaves the job alone while results it accepted wait to be stored (for
 result_backlog_grace seconds).
 """
 
-from scenarios.base import Ctx, scenario
+from scenarios.base import REDONE_AT_RANDOM, Ctx, scenario
 from scenarios.evidence import max_deliver_exhausted
 
 
-@scenario(targets={"sandbox"},  # not yet judged on Antenna: docs/antenna.md
+@scenario(head_unjudged=REDONE_AT_RANDOM,
           control=True, settings={"FIX_FENCING": "1", "FIX_DEDUPE_RESULTS": "1"}, evidence=max_deliver_exhausted())
 def run(ctx: Ctx) -> None:
     job = ctx.job(images=6)

@@ -13,11 +13,11 @@ Fixes on: the Celery task fences each result again under the job-row lock, so at
 dropped (neither stored, counted nor acked) and attempt 2 runs to SUCCESS on its own results.
 """
 
-from scenarios.base import Ctx, scenario
+from scenarios.base import REDONE_AT_RANDOM, Ctx, scenario
 from scenarios.evidence import stale_result_stored
 
 
-@scenario(targets={"sandbox"},  # not yet judged on Antenna: docs/antenna.md
+@scenario(head_unjudged=REDONE_AT_RANDOM,
           expect_off={"no_stale_results"}, evidence=stale_result_stored(), guards={"fencing"})
 def run(ctx: Ctx) -> None:
     job = ctx.job(images=4)

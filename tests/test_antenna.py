@@ -16,7 +16,9 @@ from tests.expectations import check, report_dir
 pytestmark = [pytest.mark.scenario, pytest.mark.antenna]
 
 SCENARIOS = {name: s for name, s in all_scenarios().items() if "antenna" in s.targets}
-MATRIX = [pytest.param(name, fixes, id=f"{name}-fixes-{fixes}")
+MATRIX = [pytest.param(name, fixes, id=f"{name}-fixes-{fixes}",
+                       marks=[pytest.mark.skip(reason=f"not judged on Antenna HEAD: {SCENARIOS[name].head_unjudged}")]
+                       if fixes == "off" and SCENARIOS[name].head_unjudged else [])
           for fixes in ("off",) for name in SCENARIOS]
 
 
