@@ -107,7 +107,9 @@ def _copy(checkout: Path, dest: Path) -> None:
 
 
 def _apply(patch: bytes, dest: Path, checkout: Path) -> None:
-    command = ["patch", "-p1", "--forward", "--batch", "--no-backup-if-mismatch", "--reject-file=-", "-d", str(dest)]
+    # --fuzz=0: every context line must match (with fuzz a drifted checkout could take a hunk in the wrong place)
+    command = ["patch", "-p1", "--forward", "--batch", "--fuzz=0", "--no-backup-if-mismatch", "--reject-file=-",
+               "-d", str(dest)]
     checked = subprocess.run([*command, "--dry-run"], input=patch, capture_output=True)
     if checked.returncode != 0:
         raise PatchDoesNotApply(_explain(patch, checked.stdout.decode() + checked.stderr.decode(), checkout))
