@@ -2,9 +2,9 @@
 
 Fixes off is Antenna HEAD exactly as it is: where HEAD has the incident it must show, as on the sandbox;
 where it does not (`on_head` says why, docs/antenna.md has the timeline) it must not show — a HEAD that
-changes either way fails here. Fixes on (Antenna with the fixes' PR applied to a copy of the checkout) joins
-this matrix once that PR passes here; docs/antenna.md says where it stands. One Antenna target runs at a
-time; runs with the same settings share it.
+changes either way fails here. Fixes on is Antenna with the fixes' PR (fixes/antenna/antenna.patch) applied
+to a copy of the checkout: every invariant must hold. One Antenna target runs at a time; runs with the same
+settings share it.
 """
 
 import pytest
@@ -19,7 +19,7 @@ SCENARIOS = {name: s for name, s in all_scenarios().items() if "antenna" in s.ta
 MATRIX = [pytest.param(name, fixes, id=f"{name}-fixes-{fixes}",
                        marks=[pytest.mark.skip(reason=f"not judged on Antenna HEAD: {SCENARIOS[name].head_unjudged}")]
                        if fixes == "off" and SCENARIOS[name].head_unjudged else [])
-          for fixes in ("off",) for name in SCENARIOS]
+          for fixes in ("off", "on") for name in SCENARIOS]
 
 
 @pytest.mark.parametrize(("name", "fixes"), MATRIX)

@@ -56,11 +56,8 @@ class TargetSpec:
         normalized = RunSettings.of(settings)
         patched = None
         if normalized.fixes:
-            try:
-                from harness.targets.antenna.checkout import prepare
-            except ImportError:
-                raise NotImplementedError("fixes on, on Antenna: the fixes' Antenna PR is not part of this "
-                                          "version yet (docs/antenna.md); run with the fixes off") from None
+            from harness.targets.antenna.checkout import prepare
+
             patched = prepare(self.checkout, True)
         return AntennaStack(self.checkout, settings=normalized.env(), fixes_checkout=patched, **options)
 
