@@ -80,3 +80,39 @@ def bench(session):
     """The benchmarks of docs/benchmarks.md; arguments after `--` go to `python -m harness.bench`."""
     session.install("-e", ".[dev]")
     session.run("python", "-m", "harness.bench", *session.posargs)
+
+
+@nox.session(name="antenna-suite")
+def antenna_suite(session):
+    """Antenna's own job-path tests (ami/jobs/tests, ami/ml/orchestration/tests, the job path of ami/ml/tests.py)
+    against real servers, with the fixes off (the checkout as it is) and on (the fixes' PR applied to a copy).
+
+    The checkout: `nox -s antenna-suite -- PATH`, else CHAOS_TARGET=antenna:PATH, else the snapshot beside the
+    project (../shared/targets/antenna). Other arguments after `--` go to `python -m harness.targets.antenna.suite`
+    (e.g. `-- --fixes off`, `-- --logs DIR`)."""
+    import os
+    from pathlib import Path
+
+    checkout, args, posargs = None, [], list(session.posargs)
+    while posargs:  # the one argument that is not an option or an option's value is the checkout
+        arg = posargs.pop(0)
+        if arg.startswith("--checkout"):
+            checkout = arg.partition("=")[2] or (posargs.pop(0) if posargs else None)
+        elif arg.startswith("-"):
+            args += [arg] if "=" in arg or not posargs else [arg, posargs.pop(0)]
+        elif checkout is None:
+            checkout = arg
+        else:
+            args.append(arg)
+    if checkout is None:
+        kind, _, path = os.environ.get("CHAOS_TARGET", "").partition(":")
+        checkout = path if kind == "antenna" and path else None
+    if checkout is None:
+        beside = Path(__file__).resolve().parent.parent / "shared" / "targets" / "antenna"
+        checkout = str(beside) if (beside / "manage.py").exists() else None
+    if checkout is None or not (Path(checkout).expanduser() / "manage.py").exists():
+        session.skip(f"no Antenna checkout ({checkout or 'none given'}): pass one (`nox -s antenna-suite -- PATH`) "
+                     "or set CHAOS_TARGET=antenna:PATH")
+    session.install("-e", ".[dev]")
+    session.run("python", "-m", "harness.targets.antenna.suite", "--checkout", str(Path(checkout).expanduser()),
+                *args)
