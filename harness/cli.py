@@ -386,21 +386,24 @@ def soak(
     seed: int = typer.Option(0, help="Seed of the whole soak: the schedules are derived from it."),
     fixes: str = typer.Option("on", help="on | off"),
     report: str = typer.Option("reports/soak", help="Where the reports of violating schedules go."),
+    target: str = typer.Option(None, envvar="CHAOS_TARGET",
+                               help="sandbox (default) or antenna:PATH (an Antenna checkout: its backend)."),
 ):
     """Random fault schedules over random jobs on one stack; every invariant must hold. A violation prints
     its seed and the one `chaos run` command that replays it."""
     from pathlib import Path
 
-    from harness.infra import Stack
     from harness.settings import RunSettings
     from scenarios.runner import run
     from scenarios.soak import schedule, seeds
 
     if fixes not in ("on", "off"):
         raise typer.BadParameter("--fixes must be on or off")
+    spec = _target(target)
+    where = "" if spec.kind == "sandbox" else f" --target {spec}"
     began = time.monotonic()
-    with console.status("starting the stack…"):
-        stack = Stack(settings=RunSettings.of(fixes=fixes)).start()
+    with console.status(f"starting the stack ({spec})…"):
+        stack = spec.build(RunSettings.of(fixes=fixes)).start()
     violations = []
     try:
         for i, sub in enumerate(seeds(seed, schedules), 1):
@@ -419,7 +422,7 @@ def soak(
             violations.append(outcome)
             failed = ", ".join(v.name for v in outcome.verdicts if v.ok is not True)
             console.print(f"[red]{outcome.composed.label}[/] seed {sub} ({failed}): {steps}\n"
-                          f"  replay: [bold]chaos run soak-{sub} --fixes {fixes} --seed {sub}[/]  report: {directory}")
+                          f"  replay: [bold]chaos run soak-{sub} --fixes {fixes} --seed {sub}{where}[/]  report: {directory}")
     finally:
         with console.status("stopping the stack…"):
             stack.stop(graceful=False)
