@@ -239,12 +239,17 @@ def list_scenarios():
 
     from scenarios import all_scenarios
 
-    table = Table("scenario", "kind", "must fail with fixes off", show_lines=True)
+    table = Table("scenario", "kind", "must fail with fixes off", "Antenna HEAD (fixes off)", show_lines=True)
     for scenario in all_scenarios().values():
         settings = escape("".join(f" [{k}={v}]" for k, v in scenario.settings.items()))
+        if "antenna" not in scenario.targets:
+            head = f"not run: {scenario.targets_why}"
+        else:
+            head = scenario.on_head or scenario.head_unjudged and f"not judged: {scenario.head_unjudged}" or "as on the sandbox"
         table.add_row(f"[bold]{scenario.name}[/]{settings}\n[dim]{scenario.title}[/]",
-                      ("control" if scenario.control else "regression") + ("\nknown gap" if scenario.known_gap else ""),
-                      "\n".join(sorted(scenario.expect_off)) or "— (passes in both modes)")
+                      ("control" if scenario.control else "regression") + ("\nknown gap" if scenario.known_gap else "")
+                      + ("" if "sandbox" in scenario.targets else "\nAntenna only"),
+                      "\n".join(sorted(scenario.expect_off)) or "— (passes in both modes)", escape(head))
     console.print(table)
 
 
@@ -300,6 +305,9 @@ def run_scenario(
         scenario = get(name)
     except KeyError as exc:
         raise typer.BadParameter(str(exc)) from exc
+    if spec.kind not in scenario.targets:
+        raise typer.BadParameter(f"{scenario.name} does not run on {spec.kind}: {scenario.targets_why}",
+                                 param_hint="--target")
     where = "" if spec.kind == "sandbox" else f"-{spec.kind}"
     directory = Path(report or f"reports/{scenario.name}{where}-{fixes}-{seed}")
     state = {"note": "starting", "ctx": None, "began": time.monotonic()}

@@ -40,6 +40,7 @@ class Scenario:
     on_head: str = ""  # Antenna HEAD with the fixes off, where it differs: why the incident does not show there
     head_unjudged: str = ""  # why a fixes-off run on Antenna HEAD cannot be judged (the fixes-on run still is)
     targets: frozenset[str] = frozenset({"sandbox", "antenna"})  # where the scenario can run
+    targets_why: str = ""  # why not on the others
 
     @property
     def title(self) -> str:
@@ -56,7 +57,8 @@ class Scenario:
 def scenario(*, expect_off: set[str] | frozenset[str] = frozenset(), settings: dict | None = None,
              control: bool = False, bound: float | None = None, known_gap: str = "", evidence: Evidence | None = None,
              guards: set[str] | frozenset[str] = frozenset(), on_head: str = "", head_unjudged: str = "",
-             targets: set[str] | frozenset[str] = frozenset({"sandbox", "antenna"})) -> Callable[[Callable], Scenario]:
+             targets: set[str] | frozenset[str] = frozenset({"sandbox", "antenna"}),
+             targets_why: str = "") -> Callable[[Callable], Scenario]:
     """Decorate a scenario module's `run(ctx)`: name and docstring come from the module."""
     from fixes.config import FixesConfig
 
@@ -66,6 +68,8 @@ def scenario(*, expect_off: set[str] | frozenset[str] = frozenset(), settings: d
         raise ValueError("a regression scenario names the checks its incident fails with the fixes off")
     if evidence is None:
         raise ValueError("say what the run must show: the incident with the fixes off, or the control's precondition")
+    if set(targets) != {"sandbox", "antenna"} and not targets_why:
+        raise ValueError("a scenario that runs on one target only says why (targets_why)")
     if unknown := set(guards) - set(FixesConfig.switches()):
         raise ValueError(f"no such fix switch: {sorted(unknown)}")
 
@@ -73,7 +77,7 @@ def scenario(*, expect_off: set[str] | frozenset[str] = frozenset(), settings: d
         module = sys.modules[run.__module__]
         return Scenario(run.__module__.rsplit(".", 1)[-1], module.__doc__ or "", run, dict(settings or {}),
                         frozenset(expect_off), control, bound, known_gap, evidence, frozenset(guards), on_head,
-                        head_unjudged, frozenset(targets))
+                        head_unjudged, frozenset(targets), targets_why)
 
     return wrap
 

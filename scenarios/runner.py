@@ -226,6 +226,8 @@ def run_fresh(scenario: Scenario, fixes: str, seed: int = 0, report_dir: str | P
               target: TargetSpec | None = None) -> RunReport:
     """Start a target (default: CHAOS_TARGET, else the sandbox) with the scenario's settings, run it, stop it."""
     target = target or TargetSpec.parse()
+    if target.kind not in scenario.targets:
+        raise ValueError(f"{scenario.name} does not run on {target.kind}: {scenario.targets_why}")
     stack = target.build(scenario.stack_settings(fixes))
     if on_note:
         on_note(f"starting NATS, Redis, PostgreSQL, web, Celery worker and beat ({target})")

@@ -11,7 +11,9 @@ from scenarios.base import Ctx, scenario
 from scenarios.evidence import stream_held
 
 
-@scenario(on_head="HEAD's REVOKE (check_stale_jobs) deletes the stream and consumer, so the next Start publishes one round",
+@scenario(on_head="HEAD's REVOKE (check_stale_jobs) deletes the stream and consumer, so the next Start publishes one "
+                  "round; but the revoked round's queued results then find no Redis state and the restarted job "
+                  "never ends (docs/antenna.md)",
           expect_off={"no_duplicate_tasks"}, evidence=stream_held(2))
 def run(ctx: Ctx) -> None:
     job = ctx.job(images=30)

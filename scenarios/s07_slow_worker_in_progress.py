@@ -15,7 +15,7 @@ from scenarios.base import Ctx, scenario
 from scenarios.evidence import redelivered
 
 
-@scenario(targets={"sandbox"},  # its heartbeat, POST /tasks/in_progress/, is not in Antenna's API
+@scenario(targets={"sandbox"}, targets_why="its heartbeat, POST /tasks/in_progress/, is not in Antenna's API",
           control=True, evidence=redelivered(False))
 def run(ctx: Ctx) -> None:
     job = ctx.job(images=3)

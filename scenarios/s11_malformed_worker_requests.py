@@ -15,7 +15,7 @@ from scenarios.evidence import server_error
 from scenarios.fuzz import fuzz
 
 
-@scenario(targets={"sandbox"},  # its fuzzer drives the sandbox's OpenAPI document, not Antenna's routes
+@scenario(targets={"sandbox"}, targets_why="its fuzzer drives the sandbox's OpenAPI document, not Antenna's routes",
           expect_off={"no_server_errors"}, evidence=server_error(), guards={"fencing"})
 def run(ctx: Ctx) -> None:
     job = ctx.job(images=4)
