@@ -192,6 +192,16 @@ class Ctx:
                               and n, timeout=timeout * slowdown(), interval=0.2,
                               what=f"{processed} images of job {job} processed")
 
+    def wait_for_redis_progress(self, job: int, processed: int, timeout: float = 30.0) -> int:
+        """Until the job's Redis progress (what result tasks count before they save the job) reaches `processed`."""
+        def counted():
+            self.sampler.sample_now()
+            redis = (self.sampler.latest.get(job) or {}).get("redis") or {}
+            return (n := redis.get("processed", 0)) >= processed and n
+
+        return poll_until(counted, timeout=timeout * slowdown(), interval=0.05, what=f"{processed} images of job "
+                          f"{job} counted in Redis")
+
     def wait_for(self, job: int, statuses, timeout: float = 30.0) -> str:
         statuses = (statuses,) if isinstance(statuses, str) else tuple(statuses)
         return poll_until(lambda: (s := self.status(job)) in statuses and s, timeout=timeout, interval=0.1,

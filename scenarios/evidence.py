@@ -124,3 +124,12 @@ def replayed() -> Evidence:
         return no_replayed_tasks(history, snapshot).ok is False
 
     return Evidence("a task already handed out was handed out afresh again (the stream was replayed)", shows)
+
+
+def finished_but_not_completed() -> Evidence:
+    """Every image has a stored result, yet the job did not end SUCCESS (a progress save was lost)."""
+    def shows(history, snapshot):
+        return any(job["status"] != "SUCCESS" and job["images"] and job["results"]["distinct_images"] >= job["images"]
+                   for job in _jobs(snapshot))
+
+    return Evidence("a job with a stored result for every image did not end SUCCESS", shows)

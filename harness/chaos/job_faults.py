@@ -119,4 +119,18 @@ class ConsumerDelete(Fault):
         return {"job": job, "deleted": asyncio.run(delete())}
 
 
-JOB_FAULTS = (Revoke, DoubleStart, ReserveAndVanish, WorkerKill, ConsumerDelete)
+class ProgressSaveRace(Fault):
+    verb, help, positional = ("progress-save-race",
+                              "Antenna: the job's next progress save is held between its read and write, so a "
+                              "concurrent one is lost", "job")
+    one_shot = True
+
+    def inject(self, target: FaultTarget, job: int, seconds: float = 3.0, **args) -> dict:
+        stack = getattr(target, "stack", None)
+        if not hasattr(stack, "hold_progress_save"):
+            raise NotImplementedError("progress-save-race needs a target that can hold a save (Antenna, in-process)")
+        stack.hold_progress_save(job, seconds)
+        return {"job": job, "seconds": seconds}
+
+
+JOB_FAULTS = (Revoke, DoubleStart, ReserveAndVanish, WorkerKill, ConsumerDelete, ProgressSaveRace)

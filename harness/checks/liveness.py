@@ -88,7 +88,8 @@ def not_failed_with_results_in_hand(history: Sequence[Op], snapshot: dict) -> Ve
     """A job is not failed for lost or dead tasks after a result for every one of its tasks was accepted.
 
     Tasks whose results wait in the queue behind the web app are not lost: if NATS gives up on them
-    meanwhile, failing the job throws away work that is already done.
+    meanwhile, failing the job throws away work that is already done. A job the host REVOKED by itself (no
+    cancel or revoke of it in the history: a watchdog judging it stalled) is judged the same way.
 
     Not judged: a job whose Redis was wiped (restart or FLUSHALL) between its Start and its failure. The
     wipe takes the accepted results waiting in the Celery queue and the job's progress with it, so they are
@@ -101,8 +102,11 @@ def not_failed_with_results_in_hand(history: Sequence[Op], snapshot: dict) -> Ve
         return no_evidence("not_failed_with_results_in_hand", "no job in the final snapshot")
     violations, failed, wiped = [], 0, 0
     wipes = redis_wipes(history)
+    asked = {job_of(op) for op in history if op.type == "invoke" and (
+        op.f == "cancel" or op.f == "inject" and isinstance(op.value, dict) and op.value.get("fault") == "revoke")}
     for job in jobs_of(snapshot):
-        if job["status"] != "FAILURE" or not job["images"]:
+        by_itself = job["status"] == "REVOKED" and job["id"] not in asked
+        if not (job["status"] == "FAILURE" or by_itself) or not job["images"]:
             continue
         failed += 1
         failed_at = ended_at(history, snapshot, job) or snapshot.get("taken_at", float("inf"))

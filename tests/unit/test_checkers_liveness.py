@@ -3,6 +3,7 @@
 from harness.history import Op
 from tests.unit.test_checks_cases import (
     T0,
+    call,
     job,
     post,
     reserve,
@@ -111,6 +112,20 @@ def test_a_refused_result_is_not_in_hand():
     subjects = [subject(1), subject(2)]
     refused = {subjects[1]: "stale"}
     return [*start(T0), *reserve(T0 + 1, subjects), *post(T0 + 1.5, subjects, refused=refused)], failed()
+
+
+def revoked(finished_at: float = T0 + 9):
+    return snapshot(job(status="REVOKED", finished_at=finished_at))
+
+
+@verdict_case("not_failed_with_results_in_hand", False)
+def test_the_host_revoking_by_itself_a_job_whose_every_result_was_accepted():
+    return handed_and_posted(), revoked()
+
+
+@verdict_case("not_failed_with_results_in_hand", True)
+def test_a_job_someone_cancelled_is_not_judged():
+    return [*handed_and_posted(), *call("client", "cancel", T0 + 3, {"job": 1}, {"status": 200})], revoked()
 
 
 @verdict_case("not_failed_with_results_in_hand", True)

@@ -116,6 +116,10 @@ class AntennaStack(ServiceStack):
         """What Antenna's watchdog does (check_stale_jobs on a job idle past the rule); its entry for the job."""
         return self._control(f"/chaos/jobs/{job}/revoke/")
 
+    def hold_progress_save(self, job: int, seconds: float) -> dict:
+        """Arm a lost progress save: the job's next one waits `seconds` between read and write (overlay races.py)."""
+        return self._control(f"/chaos/jobs/{job}/hold-progress-save/", {"seconds": seconds})
+
     def periodic(self, name: str, **kwargs) -> dict:
         """Run jobs_health_check, check_stale_jobs or mark_lost_images_failed in the web process now."""
         return self._control(f"/chaos/periodic/{name}/", kwargs)

@@ -13,3 +13,7 @@ class ChaosAntennaConfig(AppConfig):
         # The zombie-stream age is defined as 6 x the idle rule when the class is built; keep that ratio.
         Job.STALLED_JOBS_MAX_MINUTES = settings.CHAOS_STALLED_MINUTES
         Job.ZOMBIE_STREAMS_MAX_AGE_MINUTES = settings.CHAOS_STALLED_MINUTES * 6
+
+        from chaos_antenna_app import races
+
+        races.install()  # inert until a run arms one (races.py)

@@ -76,6 +76,19 @@ class RevokeJob(ChaosView):
         return Response({"job": job_id, "result": mine, "status": Job.objects.get(pk=job_id).status})
 
 
+class HoldProgressSave(ChaosView):
+    def post(self, request, job_id: int):
+        """{"seconds": s}: the job's next process-stage progress save waits s seconds between its read and its
+        write (chaos_antenna_app/races.py), so a concurrent result task's save is lost under it."""
+        from chaos_antenna_app.races import hold_progress_save
+
+        seconds = request.data.get("seconds", 3)
+        if not isinstance(seconds, int | float) or isinstance(seconds, bool) or not 0 < seconds <= 60:
+            return Response({"error": "seconds: a number from 0 to 60"}, status=400)
+        hold_progress_save(job_id, seconds)
+        return Response({"job": job_id, "seconds": seconds})
+
+
 @method_decorator(transaction.non_atomic_requests, name="dispatch")
 class Periodic(ChaosView):
     def post(self, request, name: str):
