@@ -12,10 +12,14 @@ read from the environment variable named beside it):
   --idle-stop    CHAOS_LOAD_IDLE_STOP    quit once no incomplete job was listed for this long (0: never;
                                          only in a single-process run)
   --seed-jobs / --seed-images  CHAOS_LOAD_JOBS / CHAOS_LOAD_IMAGES   create and start jobs at test start
-  --counts-file  CHAOS_LOAD_COUNTS_FILE  write this process's batch counts and, per "job:image", the
-                                         deliveries received and dropped (JSON) when Locust quits
+                                         (the sandbox's POST /jobs/ with "start"; harness.load.run creates
+                                         them itself on any target)
+  --counts-file  CHAOS_LOAD_COUNTS_FILE  write this process's batch counts, its requests and failures per
+                                         endpoint, when it posted its first and last accepted results and, per
+                                         "job:image", the deliveries received and dropped (JSON) when Locust quits
 
-The worker token comes from CHAOS_TOKEN, or from the file named by CHAOS_TOKEN_FILE.
+The worker token comes from CHAOS_TOKEN, or from the file named by CHAOS_TOKEN_FILE. Results are built by
+harness.workers.protocol, naming the algorithms every target registers for the simulated workers' pipeline.
 """
 
 from __future__ import annotations
@@ -32,9 +36,14 @@ from locust import constant, events, task
 from locust.contrib.fasthttp import FastHttpUser
 from locust.runners import WorkerRunner
 
+from harness.workers.protocol import error_result, success_result
+
 counts: Counter = Counter()  # batches and tasks by outcome, in this process
 handed: Counter = Counter()  # "job:image" -> deliveries this process received through /tasks/
 crashed: Counter = Counter()  # "job:image" -> deliveries this process dropped unanswered
+calls: Counter = Counter()  # request name -> requests this process made
+failures: Counter = Counter()  # "name: error" -> requests that failed (Locust's CSV may miss the last ones)
+answered_between: list[float] = []  # wall-clock time of the first and the last accepted result POST
 _last_jobs_seen: list[float] = []  # monotonic time a list call last returned a job (empty: never)
 
 
@@ -60,18 +69,6 @@ def worker_token() -> str:
     return Path(path).read_text().strip()
 
 
-def success(task: dict, pipeline: str) -> dict:
-    detection = {"source_image_id": task["image_id"], "bbox": {"x1": 0, "y1": 0, "x2": 40, "y2": 30},
-                 "inference_time": 0.01, "algorithm": {"name": "Load detector", "key": "load-detector"},
-                 "timestamp": "2026-01-01T00:00:00", "crop_image_url": None,
-                 "classifications": [{"classification": "moth", "labels": ["moth"], "scores": [0.9],
-                                      "logits": [2.2], "inference_time": 0.01, "terminal": True,
-                                      "algorithm": {"name": "Load classifier", "key": "load-classifier"},
-                                      "timestamp": "2026-01-01T00:00:00"}]}
-    return {"pipeline": pipeline, "algorithms": {}, "total_time": 0.01, "config": {},
-            "source_images": [{"id": task["image_id"], "url": task["image_url"]}], "detections": [detection]}
-
-
 class AntennaWorker(FastHttpUser):
     """One worker process: list jobs, then reserve batches of one job until it hands out nothing."""
 
@@ -80,6 +77,9 @@ class AntennaWorker(FastHttpUser):
     def on_start(self):
         self.headers = {"Authorization": f"Token {worker_token()}"}
         self.options = self.environment.parsed_options
+        # Boxes drawn at random per processing, stamped with the time it ran: Antenna keeps one detection per
+        # (image, box), so a second processing of an image with identical answers would leave no trace to count.
+        self.random = random.Random()
 
     @task
     def work(self):
@@ -124,14 +124,16 @@ class AntennaWorker(FastHttpUser):
         failed = roll < self.options.crash_share + self.options.error_share
         pipeline = self.options.pipelines.split(",")[0]
         results = [{"reply_subject": t["reply_subject"],
-                    "result": {"error": "load test: unreadable image", "image_id": t["image_id"]} if failed
-                    else success(t, pipeline)} for t in tasks]
+                    "result": error_result(t, "load test: unreadable image") if failed
+                    else success_result(t, pipeline, rng=self.random)} for t in tasks]
         with self.client.post(f"/jobs/{job_id}/result/", json={"results": results}, headers=self.headers,
                               name="/jobs/[id]/result/", catch_response=True) as r:
             if r.status_code != 200:
                 r.failure(f"result: {r.status_code}")
                 counts["lost_batches"] += 1  # the worker drops them; NATS redelivers
                 return
+        now = time.time()
+        answered_between[:] = [answered_between[0] if answered_between else now, now]
         outcome = "error" if failed else "success"
         counts[f"{outcome}_batches"] += 1
         counts[f"{outcome}_tasks"] += len(tasks)
@@ -170,8 +172,17 @@ def _quit_when_idle(environment, idle_stop: float) -> None:
             return
 
 
+@events.request.add_listener
+def _count_request(name, exception=None, **kwargs):
+    calls[name] += 1
+    if exception is not None:
+        failures[f"{name}: {exception}"] += 1
+
+
 @events.quitting.add_listener
 def _write_counts(environment, **kwargs):
     path = getattr(environment.parsed_options, "counts_file", "")
     if path:
-        Path(path).write_text(json.dumps({**counts, "handed": handed, "crashed": crashed}, sort_keys=True))
+        Path(path).write_text(json.dumps({**counts, "handed": handed, "crashed": crashed, "requests": calls,
+                                          "failures": failures, "answered_between": answered_between},
+                                         sort_keys=True))

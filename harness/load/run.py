@@ -1,13 +1,17 @@
-"""Run a Locust swarm of Antenna-like workers against a fresh stack, then check the invariants.
+"""Run a Locust swarm of Antenna-like workers against a fresh target, then check the invariants.
 
     python -m harness.load.run --jobs 4 --images 200 --users 8 --duration 120 --crash-share 0.05
+    python -m harness.load.run --target antenna:PATH --fixes off --jobs 2 --images 100 --users 4 --duration 60
 
-Starts a Stack (fixes on, short ack_wait, max_deliver 3), creates and starts the jobs through the API,
-runs Locust headless on loopback until no incomplete job is left (or the duration ends), waits for every
-job to be terminal, then checks: all jobs terminal; no stream ever held more messages than its job has
-images; at most one result row per (job, attempt, image); progress counts each result once; every
-FAILURE has an ERROR log line; every image of a failed job that has no result was really abandoned
-(each of its max_deliver deliveries reached a worker that dropped it). Writes Locust's CSV stats and summary.json; exits 1 on a violation.
+Starts the target (`--target`: the sandbox or `antenna:PATH`, default CHAOS_TARGET, else the sandbox; fixes on
+unless `--fixes off`; short ack_wait, max_deliver 3), creates the jobs through the target's create path and
+starts each with POST /jobs/{id}/run/, runs Locust headless on loopback until no incomplete job is left (or the
+duration ends), waits for every job to be terminal, then reads the jobs through the target's records and checks:
+all jobs terminal; no stream ever held more messages than its job has images; at most one stored result per
+(job, attempt, image); progress counts each result once; every FAILURE has an ERROR log line; every image of a
+failed job that has no result was really abandoned (each of its max_deliver deliveries reached a worker that
+dropped it). What a target's database cannot tell is weakened or not judged, and the summary says which
+(invariants.Judgeable). Writes Locust's CSV stats and summary.json; exits 1 on a violation.
 """
 
 from __future__ import annotations
@@ -23,18 +27,28 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
+
 from harness.chaos import LocalTarget, Nemesis
-from harness.client import FINAL, SandboxClient
+from harness.chaos.wire import Wire
+from harness.client import FINAL
 from harness.history import History
-from harness.infra import Stack
-from harness.load.invariants import Report, StreamSampler, account_for_dead_images, check
+from harness.load.invariants import Judgeable, Report, StreamSampler, account_for_dead_images, check
 from harness.settings import RunSettings
+from harness.targets import Target, TargetSpec
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
+PIPELINE = "moth-detector"  # the pipeline every target registers for the simulated workers
+# Where the host's result tasks wait for a Celery worker: (Redis database, list), on the target's Redis server.
+RESULT_QUEUE = {"sandbox": (None, "celery"), "antenna": (2, "ml_results")}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m harness.load.run", description=__doc__.split("\n\n")[0])
+    p.add_argument("--target", type=parse_target, default=None, metavar="sandbox|antenna:PATH",
+                   help="the system under test (default: CHAOS_TARGET, else the sandbox)")
+    p.add_argument("--fixes", choices=("on", "off"), default="on",
+                   help="the fixes on (default) or off; on Antenna, off is the checkout as it is")
     p.add_argument("--jobs", type=int, default=4, help="jobs created and started before the swarm")
     p.add_argument("--images", type=int, default=200, help="images per job")
     p.add_argument("--users", type=int, default=8, help="simulated workers (Locust users)")
@@ -45,6 +59,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--ack-wait", type=float, default=2.0)
     p.add_argument("--max-deliver", type=int, default=3)
     p.add_argument("--sweep-interval", type=float, default=2.0)
+    p.add_argument("--setting", dest="settings", action="append", default=[], type=parse_setting,
+                   metavar="NAME=VALUE", help="any other CHAOS_* setting of the target, repeatable, e.g. "
+                   "STALLED_MINUTES=1 (Antenna's idle rule, 0.1 by default)")
     p.add_argument("--web-workers", type=int, default=3)
     p.add_argument("--terminal-timeout", type=float, default=60.0,
                    help="seconds to wait after the swarm for every job to be terminal")
@@ -53,7 +70,27 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="fire a chaos verb S seconds into the swarm, e.g. nats-restart@5, nats-restart@5:wipe, "
                         "nats-pause@3:2 (2 s), redis-restart@8, revoke@4 (job faults act on the first job); "
                         "repeatable (`chaos fault list` shows the verbs)")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.target is None:
+        try:
+            args.target = TargetSpec.parse(None)
+        except ValueError as exc:
+            p.error(f"CHAOS_TARGET: {exc}")
+    return args
+
+
+def parse_setting(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip():
+        raise argparse.ArgumentTypeError(f"{text!r}: expected NAME=VALUE")
+    return name.strip(), value.strip()
+
+
+def parse_target(text: str) -> TargetSpec:
+    try:
+        return TargetSpec.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
 @dataclass(frozen=True)
@@ -99,10 +136,40 @@ def fire_faults(nemesis, planned: list[PlannedFault], job_ids: list[int], stop: 
 
 
 def stack_settings(args: argparse.Namespace) -> RunSettings:
-    return RunSettings.of(ack_wait=args.ack_wait, max_deliver=args.max_deliver, sweep_interval=args.sweep_interval)
+    return RunSettings.of(dict(args.settings), fixes=args.fixes == "on", ack_wait=args.ack_wait,
+                          max_deliver=args.max_deliver, sweep_interval=args.sweep_interval)
 
 
-def run_locust(stack: Stack, args: argparse.Namespace, out: Path) -> int:
+def result_backlog(target: Target):
+    """A callable answering how many result tasks wait for the host's Celery worker."""
+    import redis
+
+    db, queue = RESULT_QUEUE[target.kind]
+    url = target.redis.url if db is None else f"{target.redis.url.rsplit('/', 1)[0]}/{db}"
+    client = redis.Redis.from_url(url, socket_timeout=2.0)
+    return lambda: client.llen(queue)
+
+
+def create_jobs(wire: Wire, count: int, images: int) -> list[int]:
+    """Create each job through the target's create path, then start it with POST /jobs/{id}/run/."""
+    job_ids = [wire.create(images, PIPELINE) for _ in range(count)]
+    for job_id in job_ids:
+        status = wire.start(job_id)
+        if status is None or status >= 300:
+            raise RuntimeError(f"starting job {job_id} answered {status}")
+    return job_ids
+
+
+def job_status(http: httpx.Client, job_id: int) -> str | None:
+    """GET /jobs/{id}/'s status; None when the API did not answer (e.g. under a web fault)."""
+    try:
+        response = http.get(f"/jobs/{job_id}/")
+    except httpx.HTTPError:
+        return None
+    return response.json().get("status") if response.status_code == 200 else None
+
+
+def run_locust(stack: Target, args: argparse.Namespace, out: Path) -> int:
     command = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "--host", stack.api_url,
                "-u", str(args.users), "-r", str(args.spawn_rate), "-t", f"{args.duration}s",
                "--csv", str(out / "locust"), "--only-summary", "--stop-timeout", "5",
@@ -116,11 +183,12 @@ def run_locust(stack: Stack, args: argparse.Namespace, out: Path) -> int:
                               timeout=args.duration + 60).returncode
 
 
-def wait_terminal(client: SandboxClient, job_ids: list[int], timeout: float) -> dict[int, str]:
+def wait_statuses(http: httpx.Client, job_ids: list[int], wanted, timeout: float) -> dict[int, str | None]:
+    """Poll GET /jobs/{id}/ until every job's status is in `wanted` or the timeout ends; the last statuses."""
     deadline, statuses = time.monotonic() + timeout, {}
     while True:
-        statuses = {job_id: client.job(job_id)["status"] for job_id in job_ids}
-        if all(s in FINAL for s in statuses.values()) or time.monotonic() > deadline:
+        statuses = {job_id: job_status(http, job_id) for job_id in job_ids}
+        if all(s in wanted for s in statuses.values()) or time.monotonic() > deadline:
             return statuses
         time.sleep(0.5)
 
@@ -129,15 +197,15 @@ def run(args: argparse.Namespace) -> tuple[Report, dict]:
     started = datetime.now(UTC)
     out = args.out or Path("reports") / f"load-{started:%Y%m%dT%H%M%SZ}"
     out.mkdir(parents=True, exist_ok=True)
-    stack = Stack(settings=stack_settings(args), web_workers=args.web_workers).start()
+    judgeable = Judgeable.of(args.target.kind)
+    stack = args.target.build(stack_settings(args), web_workers=args.web_workers).start()
     try:
-        sampler = StreamSampler(stack.nats.monitor_url, stack.redis.client())
+        sampler = StreamSampler(stack.nats.monitor_url, result_backlog(stack))
         sampler.start()
-        with SandboxClient(stack.api_url, stack.token) as client:
-            job_ids = [client.create_job(images=args.images, start=True)["id"] for _ in range(args.jobs)]
-            for job_id in job_ids:
-                client.wait_for_status(job_id, ("STARTED", *FINAL), timeout=60)
-            history = History()
+        history = History()
+        with Wire(stack.api_url, stack.token, history, create_path=stack.create_path, timeout=60.0) as wire:
+            job_ids = create_jobs(wire, args.jobs, args.images)
+            wait_statuses(wire.http, job_ids, ("STARTED", *FINAL), 60)
             nemesis = Nemesis(LocalTarget(stack, history))
             stop = threading.Event()
             chaos = threading.Thread(target=fire_faults, args=(nemesis, args.faults, job_ids, stop), daemon=True)
@@ -153,26 +221,40 @@ def run(args: argparse.Namespace) -> tuple[Report, dict]:
                 for name in revived:  # died by itself under a fault (a supervisor would restart it)
                     stack.services()[name].start()
             swarm_seconds = time.monotonic() - began
-            statuses = wait_terminal(client, job_ids, args.terminal_timeout)
+            statuses = wait_statuses(wire.http, job_ids, FINAL, args.terminal_timeout)
+            settled_seconds = time.monotonic() - began
         sampler.stop()
         database = stack.settings["CHAOS_DATABASE_URL"]
-        report = check(database, job_ids, sampler.max_messages)
+        report = check(stack.records, database, job_ids, sampler.max_messages, judgeable)
         batches = json.loads((out / "batches.json").read_text()) if (out / "batches.json").exists() else {}
         handed, crashed = batches.pop("handed", {}), batches.pop("crashed", {})
-        dead, violations = account_for_dead_images(database, report.jobs, handed, crashed, args.max_deliver,
-                                                   faults=bool(args.faults))
-        report.violations += violations + [f"could not heal {error}" for error in heal_errors]
+        requests, failures = batches.pop("requests", {}), batches.pop("failures", {})
+        answered_between = batches.pop("answered_between", [])
+        dead: dict | None = None
+        if judgeable.image_ledger:
+            dead, violations = account_for_dead_images(database, report.jobs, handed, crashed, args.max_deliver,
+                                                       faults=bool(args.faults))
+            report.violations += violations
+        report.violations += [f"could not heal {error}" for error in heal_errors]
     finally:
         stack.stop()
-    summary = {"started_at": started.isoformat(timespec="seconds"), "args": _jsonable(vars(args)),
-               "swarm_seconds": round(swarm_seconds, 2), "locust_exit_code": locust_exit,
+    answered = batches.get("success_tasks", 0) + batches.get("error_tasks", 0)
+    answering = answered_between[1] - answered_between[0] if len(answered_between) == 2 else 0.0
+    processed = sum(job.processed for job in report.jobs)
+    summary = {"started_at": started.isoformat(timespec="seconds"), "target": str(args.target),
+               "fixes": args.fixes, "args": _jsonable(vars(args)),
+               "swarm_seconds": round(swarm_seconds, 2), "settled_seconds": round(settled_seconds, 2),
+               "answering_seconds": round(answering, 2),
+               "answered_tasks_per_s": round(answered / answering, 1) if answering else 0.0,
+               "processed_per_s": round(processed / settled_seconds, 1) if settled_seconds else 0.0,
+               "locust_exit_code": locust_exit, "requests": requests, "failures": failures,
                "statuses": statuses, "batches": batches,
                "faults": [asdict(op) for op in history if op.process == "nemesis"], "revived": revived,
                "images_without_result": dead, "stream_samples": sampler.samples,
                "max_celery_queue": sampler.max_celery_queue,
                "jobs": [asdict(job) for job in report.jobs], "max_stream_messages": report.max_stream_messages,
-               "duplicate_results": report.duplicate_results, "violations": report.violations, "ok": report.ok,
-               "out": str(out)}
+               "duplicate_results": report.duplicate_results, "not_judged": judgeable.not_judged(),
+               "violations": report.violations, "ok": report.ok, "out": str(out)}
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     return report, summary
 
@@ -182,18 +264,32 @@ def _jsonable(values: dict) -> dict:
 
 
 def print_summary(report: Report, summary: dict) -> None:
+    print(f"target {summary['target']}, fixes {summary['fixes']}")
     print(f"{'job':>5} {'status':<8} {'images':>6} {'processed':>9} {'failed':>6} {'results':>7} "
           f"{'max msgs':>8} {'errors':>6}")
     for job in report.jobs:
         most = report.max_stream_messages.get(f"job_{job.id}", 0)
         print(f"{job.id:>5} {job.status:<8} {job.images:>6} {job.processed:>9} {job.failed:>6} "
               f"{job.distinct_results:>7} {most:>8} {job.error_logs:>6}")
-        for reason in job.reasons:
+        for reason in job.reasons[:10]:
             print(f"      {reason[:300]}")
-    print(f"images of failed jobs without a result: {summary['images_without_result']}")
-    print(f"swarm {summary['swarm_seconds']} s, batches {summary['batches']}, "
-          f"{summary['stream_samples']} samples, longest Celery queue {summary['max_celery_queue']}; "
-          f"reports in {summary['out']}")
+        if len(job.reasons) > 10:
+            print(f"      … and {len(job.reasons) - 10} more ERROR lines")
+        if job.status != "SUCCESS":
+            print("      last log lines:" + "".join(f"\n        {line[:300]}" for line in job.last_logs))
+    if summary["images_without_result"] is not None:
+        print(f"images of failed jobs without a result: {summary['images_without_result']}")
+    ended = "every job terminal" if all(s in FINAL for s in summary["statuses"].values()) else "not all terminal"
+    print(f"swarm {summary['swarm_seconds']} s, {sum(summary['requests'].values())} requests, "
+          f"{sum(summary['failures'].values())} failed; tasks answered at {summary['answered_tasks_per_s']}/s "
+          f"(first to last result POST, {summary['answering_seconds']} s); {ended} {summary['settled_seconds']} s "
+          f"after the swarm began: {summary['processed_per_s']} images processed/s")
+    for failure, times in sorted(summary["failures"].items()):
+        print(f"  {times} x {failure[:200]}")
+    print(f"batches {summary['batches']}, {summary['stream_samples']} samples, longest Celery queue "
+          f"{summary['max_celery_queue']}; reports in {summary['out']}")
+    for invariant, why in summary["not_judged"].items():
+        print(f"on this target, {invariant!r} is {why}")
     if summary["faults"]:
         fired = [op["value"]["fault"] for op in summary["faults"] if op["f"] == "inject" and op["type"] == "ok"]
         print(f"faults fired: {', '.join(fired) or 'none'}; died and restarted: {summary['revived'] or 'nothing'}")
