@@ -13,6 +13,20 @@ def report_dir(name: str) -> Path | None:
     return Path(keep) / name if keep else None
 
 
+def matrix(scenarios: dict, marks) -> list:
+    """Every scenario in both modes, as pytest params `(name, fixes)`; marks(scenario, fixes) -> its marks."""
+    return [pytest.param(name, fixes, id=f"{name}-fixes-{fixes}", marks=marks(scenario, fixes))
+            for fixes in ("off", "on") for name, scenario in scenarios.items()]
+
+
+def run_and_check(scenario, target, fixes: str, tmp_path: Path, prefix: str = "",
+                  incident_expected: bool = True) -> None:
+    from scenarios.runner import run
+
+    report = run(scenario, target, fixes, seed=0, report_dir=report_dir(f"{prefix}{scenario.name}-{fixes}"))
+    check(scenario, report, fixes, tmp_path, incident_expected)
+
+
 def check(scenario, report, fixes: str, tmp_path: Path, incident_expected: bool = True) -> None:
     """Fixes off: the incident shows (its checks fail, its evidence is there) — or, where the target does not
     have the incident (`incident_expected` False), it must not show. Fixes on, and controls: every check holds."""

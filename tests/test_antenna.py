@@ -10,21 +10,18 @@ settings share it.
 import pytest
 
 from scenarios import all_scenarios
-from scenarios.runner import run
-from tests.expectations import check, report_dir
+from tests.expectations import matrix, run_and_check
 
 pytestmark = [pytest.mark.scenario, pytest.mark.antenna]
 
 SCENARIOS = {name: s for name, s in all_scenarios().items() if "antenna" in s.targets}
-MATRIX = [pytest.param(name, fixes, id=f"{name}-fixes-{fixes}",
-                       marks=[pytest.mark.skip(reason=f"not judged on Antenna HEAD: {SCENARIOS[name].head_unjudged}")]
-                       if fixes == "off" and SCENARIOS[name].head_unjudged else [])
-          for fixes in ("off", "on") for name in SCENARIOS]
+MATRIX = matrix(SCENARIOS, lambda scenario, fixes: [
+    pytest.mark.skip(reason=f"not judged on Antenna HEAD: {scenario.head_unjudged}")]
+    if fixes == "off" and scenario.head_unjudged else [])
 
 
 @pytest.mark.parametrize(("name", "fixes"), MATRIX)
 def test_scenario_on_antenna(antenna_factory, tmp_path, name, fixes):
     scenario = SCENARIOS[name]
-    target = antenna_factory(**scenario.stack_settings(fixes))
-    report = run(scenario, target, fixes, seed=0, report_dir=report_dir(f"antenna-{name}-{fixes}"))
-    check(scenario, report, fixes, tmp_path, incident_expected=not scenario.on_head)
+    run_and_check(scenario, antenna_factory(**scenario.stack_settings(fixes)), fixes, tmp_path, prefix="antenna-",
+                  incident_expected=not scenario.on_head)

@@ -12,22 +12,17 @@ without it a report is written (to pytest's temp dir) only when a run is not as 
 import pytest
 
 from scenarios import all_scenarios
-from scenarios.runner import run
-from tests.expectations import check, report_dir
+from tests.expectations import matrix, run_and_check
 
 pytestmark = pytest.mark.scenario
 
 SCENARIOS = {name: s for name, s in all_scenarios().items() if "sandbox" in s.targets}
-MATRIX = [pytest.param(name, fixes, id=f"{name}-fixes-{fixes}",
-                       marks=[pytest.mark.xfail(strict=True, raises=AssertionError,
-                                               reason=f"known gap: {SCENARIOS[name].known_gap}")]
-                       if fixes == "on" and SCENARIOS[name].known_gap else [])
-          for fixes in ("off", "on") for name in SCENARIOS]
+MATRIX = matrix(SCENARIOS, lambda scenario, fixes: [
+    pytest.mark.xfail(strict=True, raises=AssertionError, reason=f"known gap: {scenario.known_gap}")]
+    if fixes == "on" and scenario.known_gap else [])
 
 
 @pytest.mark.parametrize(("name", "fixes"), MATRIX)
 def test_scenario(stack_factory, tmp_path, name, fixes):
     scenario = SCENARIOS[name]
-    stack = stack_factory(**scenario.stack_settings(fixes))
-    report = run(scenario, stack, fixes, seed=0, report_dir=report_dir(f"{name}-{fixes}"))
-    check(scenario, report, fixes, tmp_path)
+    run_and_check(scenario, stack_factory(**scenario.stack_settings(fixes)), fixes, tmp_path)
