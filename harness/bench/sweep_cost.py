@@ -7,18 +7,25 @@ passes also load the previous one (the steady state under beat). Per job a pass 
 (consumer_info + stream_info) and the Redis counts; the stored observations are read in one query, the
 snapshots taken concurrently in one bridge call, the counts in one Redis pipeline and the observations
 written back in one upsert.
+
+On Antenna (`run_antenna`, `--target antenna:PATH`): the same, with the fixes' PR applied, the jobs created
+through the control endpoint and started with POST /run/, and the passes run by a short script under Antenna's
+own interpreter and settings (Antenna's binding: its counts come from its AsyncJobStateManager keys in Redis).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import statistics
+import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import psycopg
 
-from harness.bench.common import PIPELINE, Measurement, api, running_stack
+from harness.bench.common import PIPELINE, Measurement, api, running_stack, running_target
+from harness.infra.base import RUN_ID, TMP_ROOT
 
 
 def create_started_jobs(stack, count: int, threads: int = 4, timeout: float = 600) -> None:
@@ -45,7 +52,8 @@ def run(jobs: int = 1000, passes: int = 3) -> list[Measurement]:
         setup_seconds = time.perf_counter() - began
         lines = stack.manage("chaos_sweep", "--passes", str(passes), timeout=600).strip().splitlines()
     results = [json.loads(line) for line in lines if line.startswith("{")]
-    assert all(r["looked_at"] == jobs and r["failed"] == 0 and r.get("skipped", 0) == 0 for r in results), results
+    assert all(r["looked_at"] == jobs and r["failed"] == 0 and r.get("skipped", 0) == 0
+               for r in results), results
     first, later = results[0]["seconds"], [r["seconds"] for r in results[1:]]
     steady = statistics.median(later) if later else first
     name, note = "sweep_cost", f"{jobs} STARTED jobs, 1 image each; setup {setup_seconds:.0f} s"
@@ -53,3 +61,78 @@ def run(jobs: int = 1000, passes: int = 3) -> list[Measurement]:
             Measurement(name, "later pass, median", steady, "s", f"{len(later)} passes"),
             Measurement(name, "later pass per job", steady / jobs * 1000, "ms", ""),
             Measurement(name, "jobs swept per second", jobs / steady, "jobs/s", "")]
+
+
+# --- on Antenna -------------------------------------------------------------------------------------------
+
+# One process with Antenna's interpreter, settings and code (the fixes' PR applied), timing the fixes' sweep as
+# its beat task `fixes.sweep` runs it; one JSON line per pass, like chaos_sweep.
+SWEEP_SCRIPT = """
+import json, sys, time
+import django
+django.setup()
+from fixes.django import reaper
+for _ in range(int(sys.argv[1])):
+    began = time.perf_counter()
+    result = reaper.sweep()
+    print(json.dumps({"seconds": time.perf_counter() - began, "looked_at": result.looked_at,
+                      "failed": len(result.failed), "skipped": len(result.skipped),
+                      "unreachable": result.unreachable}))
+"""
+
+
+def create_started_jobs_on(target, count: int, threads: int = 4, timeout: float = 600) -> None:
+    """`count` jobs of one image through the target's create_path, each started with POST /run/."""
+    def create(_):
+        with api(target) as http:
+            response = http.post(target.create_path, json={"images": 1, "pipeline": PIPELINE})
+            response.raise_for_status()
+            http.post(f"/jobs/{response.json()['id']}/run/").raise_for_status()
+
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(create, range(count)))
+    _wait_started(target, count, timeout)
+
+
+def _wait_started(target, count: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    with psycopg.connect(target.settings["CHAOS_DATABASE_URL"], autocommit=True) as db:
+        while db.execute("select count(*) from jobs_job where status = 'STARTED'").fetchone()[0] < count:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"fewer than {count} jobs STARTED after {timeout}s")
+            time.sleep(0.5)
+
+
+def sweep_in(target, passes: int, timeout: float = 600) -> list[dict]:
+    """Run SWEEP_SCRIPT with the target's interpreter and environment (Antenna's virtualenv, its settings module
+    chaos_antenna_settings, the patched copy of the checkout on its path)."""
+    env = {**os.environ, **target.env, "CHAOS_RUN_ID": RUN_ID, "CHAOS_OWNER_PID": str(os.getpid())}
+    done = subprocess.run([target.python, "-c", SWEEP_SCRIPT, str(passes)], env=env, capture_output=True,
+                          text=True, timeout=timeout, cwd=TMP_ROOT)
+    if done.returncode != 0:
+        raise RuntimeError(f"the sweep failed in Antenna's environment ({done.returncode}):\n"
+                           f"{done.stderr[-4000:]}")
+    return [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+
+
+def run_antenna(spec, jobs: int = 200, passes: int = 3) -> list[Measurement]:
+    """The same method on Antenna with the fixes' PR: beat off (neither the fixes' sweep nor HEAD's health check
+    runs by itself), `jobs` STARTED async_api jobs of one image each, then `passes` sweeps in one process with
+    Antenna's interpreter. No job may be failed or skipped."""
+    settings = {"fixes": "on", "ack_wait": 300, "max_deliver": 2, "sweep_interval": 60}
+    with running_target(spec, settings, web_workers=2, beat=False) as target:
+        began = time.perf_counter()
+        create_started_jobs_on(target, jobs)
+        setup_seconds = time.perf_counter() - began
+        results = sweep_in(target, passes)
+    assert all(r["looked_at"] == jobs and r["failed"] == 0 and r.get("skipped", 0) == 0
+               for r in results), results
+    first, later = results[0]["seconds"], [r["seconds"] for r in results[1:]]
+    steady = statistics.median(later) if later else first
+    name = "sweep_cost"
+    note = f"Antenna, fixes on; {jobs} STARTED jobs, 1 image each; setup {setup_seconds:.0f} s"
+    return [Measurement(name, "[antenna] first pass (stores observations)", first, "s", note),
+            Measurement(name, "[antenna] later pass, median", steady, "s", f"{len(later)} passes"),
+            Measurement(name, "[antenna] first pass per job", first / jobs * 1000, "ms", ""),
+            Measurement(name, "[antenna] later pass per job", steady / jobs * 1000, "ms", ""),
+            Measurement(name, "[antenna] jobs swept per second", jobs / steady, "jobs/s", "")]

@@ -5,6 +5,9 @@ all reserved and held (ack_wait 300 s), so every further /tasks/ call hands out 
 check on — runs it (one queue snapshot: consumer_info + stream_info, plus the Redis progress counts).
 The calls alternate between the two stacks so that both see the same machine load. Every empty call also
 waits CHAOS_FETCH_TIMEOUT for NATS (the same on both); the difference of the medians is the check.
+
+On Antenna (`run_antenna`, `--target antenna:PATH`): three targets, HEAD, the fixes' PR with the check off, and
+the fixes' PR.
 """
 
 from __future__ import annotations
@@ -12,7 +15,16 @@ from __future__ import annotations
 import contextlib
 import time
 
-from harness.bench.common import Measurement, api, percentile, reserve, running_stack, started_job
+from harness.bench.common import (
+    Measurement,
+    api,
+    percentile,
+    reserve,
+    running_stack,
+    running_target,
+    started_job,
+    started_job_on,
+)
 
 FETCH_TIMEOUT = 0.05
 
@@ -48,4 +60,53 @@ def run(calls: int = 300, images: int = 4) -> list[Measurement]:
                          "ms", ""),
              Measurement(name, "inline check cost (p99 on − p99 off)", percentile(on, 99) - percentile(off, 99),
                          "ms", "")]
+    return rows
+
+
+# --- on Antenna -------------------------------------------------------------------------------------------
+
+HEAD_FETCH_TIMEOUT = 0.5  # Antenna HEAD's /tasks/ waits this long on NATS (hard-coded in ami/jobs/views.py)
+MODES = {  # label -> settings beside the common ones
+    "HEAD (fixes off)": {"fixes": "off"},
+    "fixes on, inline check off": {"fixes": "on", "FIX_INLINE_REAPER": "0"},
+    "fixes on": {"fixes": "on"},
+}
+
+
+def run_antenna(spec, calls: int = 50, images: int = 4) -> list[Measurement]:
+    """The same method on Antenna: HEAD, the fixes' PR with the inline check switched off, and the fixes' PR, side
+    by side, each with one job whose tasks are all reserved and held; the empty calls alternate between the three.
+    The fixes wait on NATS as long as HEAD does (NATS_FETCH_TIMEOUT = 0.5 s), so the differences of the medians
+    are what each adds to an empty call: the fixes' whole /tasks/ path, and the inline check alone."""
+    base = {"FIX_SWEEP": "0", "ack_wait": 300, "max_deliver": 3, "fetch_timeout": HEAD_FETCH_TIMEOUT}
+    timings: dict[str, list[float]] = {label: [] for label in MODES}
+    with contextlib.ExitStack() as stacks:
+        clients, jobs = {}, {}
+        for label, settings in MODES.items():
+            target = stacks.enter_context(running_target(spec, {**base, **settings}, web_workers=1, beat=False))
+            clients[label] = stacks.enter_context(api(target))
+            jobs[label] = started_job_on(target, images)
+            assert len(reserve(clients[label], jobs[label], images)) == images  # held: nothing left to hand out
+        for label in MODES:  # warm up connections, the NATS bridge and pull subscriptions
+            for _ in range(5):
+                reserve(clients[label], jobs[label], 16)
+        for i in range(calls * len(MODES)):
+            label = list(MODES)[i % len(MODES)]
+            began = time.perf_counter()
+            handed = reserve(clients[label], jobs[label], 16)
+            timings[label].append(time.perf_counter() - began)
+            assert handed == [], "a task was handed out: the call was not empty"
+    name = "tasks_call"
+    note = f"Antenna; {calls} empty calls each, {HEAD_FETCH_TIMEOUT:g} s on NATS, interleaved"
+    ms = {label: [t * 1000 for t in values] for label, values in timings.items()}
+    rows = []
+    for label in MODES:
+        rows += [Measurement(name, f"[antenna] empty /tasks/ p{q}, {label}", percentile(ms[label], q), "ms", note)
+                 for q in (50, 99)]
+    head, unchecked, fixed = (ms[label] for label in MODES)
+    for q in (50, 99):
+        rows += [Measurement(name, f"[antenna] fixes on − HEAD, p{q}",
+                             percentile(fixed, q) - percentile(head, q), "ms", "the fixes' whole /tasks/ path"),
+                 Measurement(name, f"[antenna] inline check cost (on − off), p{q}",
+                             percentile(fixed, q) - percentile(unchecked, q), "ms", "the check alone")]
     return rows
