@@ -4,8 +4,8 @@ Antenna's result task reads the job row, changes its progress JSON and saves it 
 (removed in #1261 for throughput). When a slower task saves a copy it read before a faster task's save, the
 faster task's progress is lost: the job's last images are stored and acked, yet the job never completes,
 until the watchdog revokes it as stalled. Measured on HEAD once in 9 plain jobs; here the race is forced:
-the fifth result's progress save is held between its read and its write, and the sixth, last result is
-processed meanwhile.
+the fifth result's progress save is held between its read and its write until the sixth, last result has
+saved both its stages (at most 8 s).
 
 Fixes off (Antenna HEAD): every result stored, the job does not end SUCCESS (REVOKED by the watchdog).
 Fixes on: the result task holds the job's row lock, so the two updates are serialised: SUCCESS.
@@ -25,7 +25,7 @@ def run(ctx: Ctx) -> None:
     ctx.wait_for_progress(job, processed=1)
     ctx.post(job, tasks[1:4])
     ctx.wait_for_progress(job, processed=4)
-    ctx.fault("progress-save-race", job=job, seconds=3)
+    ctx.fault("progress-save-race", job=job, seconds=8)
     ctx.post(job, tasks[4:5])
     ctx.wait_for_redis_progress(job, processed=5)  # counted: its save, next, is the one held
     ctx.post(job, tasks[5:])  # the last result completes the job's progress while the fifth's save is held
