@@ -36,12 +36,7 @@ def create_started_jobs(stack, count: int, threads: int = 4, timeout: float = 60
 
     with ThreadPoolExecutor(threads) as pool:
         list(pool.map(create, range(count)))
-    deadline = time.monotonic() + timeout
-    with psycopg.connect(stack.settings["CHAOS_DATABASE_URL"], autocommit=True) as db:
-        while db.execute("select count(*) from jobs_job where status = 'STARTED'").fetchone()[0] < count:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"fewer than {count} jobs STARTED after {timeout}s")
-            time.sleep(0.5)
+    _wait_started(stack, count, timeout)
 
 
 def run(jobs: int = 1000, passes: int = 3) -> list[Measurement]:
