@@ -54,9 +54,6 @@ class RunSettings:
                 extra[PREFIX + name.upper()] = "on" if value is True else "off" if value is False else str(value)
         return cls(**values, switches=switches, extra=extra)
 
-    def replace(self, **changes) -> RunSettings:
-        return RunSettings.of(self, **changes)
-
     def env(self) -> dict[str, str]:
         """The CHAOS_* environment of the run's processes."""
         out = {f"{PREFIX}{name.upper()}": str(getattr(self, name)) for name in self.TYPED}

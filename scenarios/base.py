@@ -119,8 +119,10 @@ class Ctx:
                          create_path=target.create_path)
         self.background: list[BackgroundWorkers] = []
         self.settings = RunSettings.of(target.settings)
-        self.ack_wait, self.max_deliver = self.settings.ack_wait, self.settings.max_deliver
-        self.sweep_interval = self.settings.sweep_interval
+
+    @property
+    def ack_wait(self) -> float:
+        return self.settings.ack_wait
 
     @property
     def exhaustion(self) -> float:
@@ -170,27 +172,28 @@ class Ctx:
         """Until every Start of the job that was answered 2xx has published its tasks (one job-log line each)."""
         starts = sum(1 for op in self.history.of("start", "ok") if (op.value or {}).get("job") == job)
 
-        import psycopg
+        def published(records, db):
+            logs = records.read_job_details(db, [job])[job]["logs"]
+            done = sum(line["message"].startswith(records.PUBLISHED) for line in logs)
+            return done if done >= starts else None
 
-        records = self.sampler.sources.records
-        with psycopg.connect(self.sampler.sources.database_url, autocommit=True) as db:
-            def published():
-                logs = records.read_job_details(db, [job])[job]["logs"]
-                done = sum(line["message"].startswith(records.PUBLISHED) for line in logs)
-                return done if done >= starts else None
-
-            return poll_until(published, timeout=timeout * slowdown(), interval=0.2,
-                              what=f"{starts} publishes of job {job}")
+        return self._poll_records(published, timeout, f"{starts} publishes of job {job}")
 
     def wait_for_progress(self, job: int, processed: int, timeout: float = 30.0) -> int:
         """Until the job's stored progress counts at least `processed` images."""
+        def counted(records, db):
+            return (n := records.read_jobs(db, [job])[job]["progress"]["processed"]) >= processed and n
+
+        return self._poll_records(counted, timeout, f"{processed} images of job {job} processed")
+
+    def _poll_records(self, condition: Callable, timeout: float, what: str):
+        """poll_until condition(records, db) is truthy, reading the target's database through its records."""
         import psycopg
 
-        records = self.sampler.sources.records
-        with psycopg.connect(self.sampler.sources.database_url, autocommit=True) as db:
-            return poll_until(lambda: (n := records.read_jobs(db, [job])[job]["progress"]["processed"]) >= processed
-                              and n, timeout=timeout * slowdown(), interval=0.2,
-                              what=f"{processed} images of job {job} processed")
+        sources = self.sampler.sources
+        with psycopg.connect(sources.database_url, autocommit=True) as db:
+            return poll_until(lambda: condition(sources.records, db), timeout=timeout * slowdown(), interval=0.2,
+                              what=what)
 
     def wait_for_redis_progress(self, job: int, processed: int, timeout: float = 30.0) -> int:
         """Until the job's Redis progress (what result tasks count before they save the job) reaches `processed`."""

@@ -135,7 +135,7 @@ def run(scenario: Scenario, stack, fixes: str, seed: int = 0, report_dir: str | 
         note(f"settling: every job must end within {bound:.0f}s")
         settle(history, sources, jobs, bound, sampler)
         probe_unauthorized(target.api_url, history, jobs[0] if jobs else None,
-                           anonymous_reads=getattr(stack, "anonymous_reads", False))
+                           anonymous_reads=stack.anonymous_reads)
     finally:
         ctx.stop_workers()
         sampler.stop()

@@ -17,6 +17,7 @@ import psycopg
 import pytest
 
 from harness.targets import Records, Target, TargetSpec, default_antenna_checkout
+from harness.targets.base import progress_counts
 from harness.waiting import poll_until
 from harness.workers import run_workers
 
@@ -127,7 +128,7 @@ def test_records_read_antennas_progress_and_legacy_logs():
     created = {"stages": [{"key": "collect", "params": [{"key": "total_images", "value": ""}]},
                           {"key": "process", "params": [{"key": "processed", "value": ""},
                                                         {"key": "remaining", "value": 3}]}]}
-    assert records._progress(created) == {"total_images": 0, "processed": 0, "remaining": 3, "failed": 0}
+    assert progress_counts(created) == {"total_images": 0, "processed": 0, "remaining": 3, "failed": 0}
     legacy = {"stdout": ["[2024-01-01 10:00:00] INFO Successfully queued 5/5 images", "[2024-01-01 10:00:01] boom"],
               "stderr": ["[2024-01-01 10:00:01] boom"]}
     assert records._legacy_logs(legacy) == [{"level": "INFO", "message": "Successfully queued 5/5 images"},

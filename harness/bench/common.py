@@ -41,23 +41,18 @@ def percentile(values: list[float], q: float) -> float:
 
 
 @contextlib.contextmanager
-def running_stack(settings: dict, **kwargs) -> Iterator[Stack]:
-    stack = Stack(settings=settings, **kwargs).start()
-    try:
-        yield stack
-    finally:
-        stack.stop(graceful=False)  # a benchmark's stack is thrown away
-
-
-@contextlib.contextmanager
 def running_target(spec: TargetSpec, settings: dict, **options) -> Iterator:
-    """A started target of `spec` (the sandbox or an Antenna checkout; fixes on: Antenna's patched copy),
-    thrown away on exit like running_stack's."""
+    """A started target of `spec` (the sandbox or an Antenna checkout; fixes on: Antenna's patched copy)."""
     target = spec.build(settings, **options).start()
     try:
         yield target
     finally:
-        target.stop(graceful=False)
+        target.stop(graceful=False)  # a benchmark's stack is thrown away
+
+
+def running_stack(settings: dict, **kwargs) -> contextlib.AbstractContextManager[Stack]:
+    """A started sandbox stack, thrown away on exit."""
+    return running_target(TargetSpec("sandbox"), settings, **kwargs)
 
 
 def started_job_on(target, images: int, timeout: float = 120) -> int:

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from harness.settings import RunSettings
 
 STREAM = re.compile(r"^job_(\d+)$")
+
+
 def stream_name(job_id: int) -> str:
     return f"job_{job_id}"
 

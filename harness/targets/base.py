@@ -10,6 +10,22 @@ from collections.abc import Mapping
 from typing import Protocol, runtime_checkable
 
 
+def progress_counts(progress: dict | None) -> dict:
+    """The counts of Antenna's progress JSON, which the sandbox mirrors: stage "collect" param total_images,
+    stage "process" params processed, remaining and failed. Antenna creates them as "", which reads as 0."""
+    stages = {stage.get("key"): stage for stage in (progress or {}).get("stages", [])}
+
+    def params(stage: str) -> dict:
+        return {p.get("key"): p.get("value") for p in stages.get(stage, {}).get("params", [])}
+
+    def count(value) -> int:
+        return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0
+
+    process, collect = params("process"), params("collect")
+    return {"total_images": count(collect.get("total_images")), "processed": count(process.get("processed")),
+            "remaining": count(process.get("remaining")), "failed": count(process.get("failed"))}
+
+
 @runtime_checkable
 class Records(Protocol):
     """Reads a host's database into the plain dicts the checkers judge (see harness/checks/snapshot.py).

@@ -2,15 +2,9 @@
 
 from __future__ import annotations
 
+from harness.targets.base import progress_counts
+
 PUBLISHED = "Published "  # the job-log line a Start writes once its tasks are in the stream
-
-
-def _process_params(progress: dict) -> dict:
-    stages = {stage["key"]: stage for stage in progress.get("stages", [])}
-    params = {p["key"]: p["value"] for p in stages.get("process", {}).get("params", [])}
-    collect = {p["key"]: p["value"] for p in stages.get("collect", {}).get("params", [])}
-    return {"total_images": collect.get("total_images", 0), "processed": params.get("processed", 0),
-            "remaining": params.get("remaining", 0), "failed": params.get("failed", 0)}
 
 
 # --- PostgreSQL ------------------------------------------------------------------------------------------
@@ -19,7 +13,7 @@ def _process_params(progress: dict) -> dict:
 def read_jobs(db, job_ids: list[int]) -> dict[int, dict]:
     """Status, attempt and progress of each job (the sampler's cheap read)."""
     rows = db.execute("select id, status, attempt, progress from jobs_job where id = any(%s)", (job_ids,)).fetchall()
-    return {job_id: {"id": job_id, "status": status, "attempt": attempt, "progress": _process_params(progress)}
+    return {job_id: {"id": job_id, "status": status, "attempt": attempt, "progress": progress_counts(progress)}
             for job_id, status, attempt, progress in rows}
 
 

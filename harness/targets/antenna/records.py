@@ -24,24 +24,11 @@ from __future__ import annotations
 
 import re
 
+from harness.targets.base import progress_counts
+
 PUBLISHED = "Successfully queued "  # ami/ml/orchestration/jobs.py: "Successfully queued {n}/{total} images ..."
 ERROR_LEVELS = ("ERROR", "CRITICAL")
 _LEGACY_LINE = re.compile(r"^\[[^\]]*\]\s+(?:(DEBUG|INFO|WARNING|ERROR|CRITICAL)\s+)?(.*)$", re.S)
-
-
-def _count(value) -> int:
-    return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0
-
-
-def _progress(progress: dict | None) -> dict:
-    stages = {stage.get("key"): stage for stage in (progress or {}).get("stages", [])}
-
-    def params(stage: str) -> dict:
-        return {p.get("key"): p.get("value") for p in stages.get(stage, {}).get("params", [])}
-
-    process, collect = params("process"), params("collect")
-    return {"total_images": _count(collect.get("total_images")), "processed": _count(process.get("processed")),
-            "remaining": _count(process.get("remaining")), "failed": _count(process.get("failed"))}
 
 
 def _level(level: str) -> str:
@@ -63,7 +50,7 @@ def read_jobs(db, job_ids: list[int]) -> dict[int, dict]:
     """Status, attempt and progress of each job (the sampler's cheap read)."""
     rows = db.execute("select id, status, coalesce((to_jsonb(j) ->> 'attempt')::int, 0), progress "
                       "from jobs_job j where id = any(%s)", (job_ids,)).fetchall()
-    return {job_id: {"id": job_id, "status": status, "attempt": attempt, "progress": _progress(progress)}
+    return {job_id: {"id": job_id, "status": status, "attempt": attempt, "progress": progress_counts(progress)}
             for job_id, status, attempt, progress in rows}
 
 

@@ -30,9 +30,8 @@ from harness.targets.antenna.venv import antenna_venv
 
 DATABASE = "antenna"
 OVERLAY = Path(__file__).with_name("overlay")
-# The sandbox's default knobs, plus Antenna's own timings compressed (see overlay/chaos_antenna_settings.py).
-DEFAULTS = {"CHAOS_FIXES": "off", "CHAOS_ACK_WAIT": "1", "CHAOS_MAX_DELIVER": "3",
-            "CHAOS_HEALTH_CHECK_INTERVAL": "2", "CHAOS_STALLED_MINUTES": "0.1"}
+# Antenna's own timings, compressed (see overlay/chaos_antenna_settings.py); the rest are RunSettings' defaults.
+KNOBS = {"CHAOS_HEALTH_CHECK_INTERVAL": "2", "CHAOS_STALLED_MINUTES": "0.1"}
 PIPELINE = "moth-detector"  # the slug simulated workers post results for (SimWorker's and Wire.create's default)
 READY_TIMEOUT = 90.0  # Antenna imports a lot: on a busy two-core box a cold gunicorn takes well over 10 s
 
@@ -62,8 +61,8 @@ class AntennaStack(ServiceStack):
         # Production Antenna runs NATS 2.10: the server from Antenna's virtualenv, not the harness's newer one.
         self.nats = NatsServer(binary=str(self.venv / "bin" / "nats-server"))
         self.redis, self.postgres = RedisServer(), PostgresServer()
-        given = {} if settings is None else RunSettings.of(settings).env()
-        self.settings = {**DEFAULTS, **given, "CHAOS_DATABASE_URL": self.postgres.url_for(DATABASE),
+        run = RunSettings.of(settings if settings is not None else {"fixes": False})  # no settings: Antenna as it is
+        self.settings = {**KNOBS, **run.env(), "CHAOS_DATABASE_URL": self.postgres.url_for(DATABASE),
                          "CHAOS_NATS_URL": self.nats.url, "CHAOS_REDIS_URL": self.redis.url}
         self.seed_spec = seed_spec()
         self.env = {**self.settings, "DJANGO_SETTINGS_MODULE": "chaos_antenna_settings", "PYTHONUNBUFFERED": "1",
