@@ -32,3 +32,32 @@ class ResultRecord(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["job_id", "attempt", "image"], name="fixes_one_result_per_image")]
         indexes = [models.Index(fields=["job_id", "stored", "queued_at"])]
+
+
+class AttemptRecord(models.Model):
+    """One attempt of a job as the fixes saw it: when Start began it, and how many tasks it stored in NATS.
+    What was published is the app's own record to compare the stream with (lost tasks), and a job that
+    never got published (its run never ran) is seen by its age."""
+
+    job_id = models.BigIntegerField()
+    attempt = models.PositiveIntegerField()
+    began_at = models.FloatField()  # unix seconds
+    published = models.IntegerField(null=True)  # tasks stored in NATS; None until the publish finished
+    published_at = models.FloatField(null=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["job_id", "attempt"], name="fixes_one_record_per_attempt")]
+
+
+class Handout(models.Model):
+    """A task the server handed to a worker in one attempt: a posted reply subject must name one of these."""
+
+    job_id = models.BigIntegerField()
+    attempt = models.PositiveIntegerField()
+    stream_seq = models.BigIntegerField()
+    image = models.CharField(max_length=64, null=True)
+    handed_at = models.FloatField()  # unix seconds, of the latest delivery
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["job_id", "attempt", "stream_seq"],
+                                               name="fixes_one_handout_per_task")]
