@@ -80,10 +80,25 @@ def _classify(obs: Observation, layout: QueueLayout, config: FixesConfig,
         return Condition.WAITING_FOR_WORKERS, 0, f"{snap.outstanding} tasks waiting, no worker has fetched yet"
     idle = _idle(snap)
     progressed = previous is not None and counts.processed > previous.counts.processed
-    if idle is not None and idle > layout.ack_wait + config.stuck_grace and not progressed:
+    if idle is not None and idle > layout.ack_wait + config.stuck_grace and not progressed \
+            and _held_past_deadline(snap, idle, layout, config, previous):
         return Condition.STUCK_NO_FETCHER, 0, (f"{snap.outstanding} tasks waiting, no worker has fetched for "
                                                f"{_secs(idle)} (ack_wait={_secs(layout.ack_wait)})")
     return Condition.HEALTHY, 0, f"{snap.outstanding} tasks outstanding"
+
+
+def _held_past_deadline(snap: QueueSnapshot, idle: float, layout: QueueLayout, config: FixesConfig,
+                        previous: Observation | None) -> bool:
+    """NATS's own evidence that nobody works on the job, beyond idle time: nothing is held by a worker, or
+    the held tasks were redelivered since the last look, or they are held past the deadline NATS gives a
+    task over all its deliveries (ack_wait x max_deliver). A live worker may hold a batch longer than one
+    ack_wait, and with no other poller NATS redelivers nothing, so idleness alone cannot tell it from a
+    dead one."""
+    if snap.num_ack_pending == 0:
+        return True
+    if previous is not None and snap.num_redelivered > previous.snapshot.num_redelivered:
+        return True
+    return idle > layout.ack_wait * layout.max_deliver + config.stuck_grace
 
 
 def _steady(condition: Condition, current: Observation, previous: Observation) -> bool:

@@ -160,10 +160,23 @@ def test_stuck_not_when_results_still_arrive():
 
 
 def test_stuck_confirmation_requires_still_counts():
-    before = obs(processed=100, num_ack_pending=5, last_active=NOW - 100)
+    before = obs(processed=100, num_ack_pending=5, last_active=NOW - 200)
     now = later(before)
     assert assess(now, LAYOUT, TWO, before).act
     assert not assess(now, LAYOUT, TWO, None).act
+
+
+def test_a_batch_held_by_a_live_worker_is_not_stuck_on_idle_time_alone():
+    # one worker holds the last 5 tasks for 100 s (> ack_wait + grace = 35 s) with nobody else polling: NATS
+    # redelivers nothing, so only the deadline NATS gives a task over all its deliveries (30 s x 5) says dead
+    before = obs(processed=100, num_ack_pending=5, last_active=NOW - 100)
+    assert assess(later(before, 1), LAYOUT, TWO, before).condition is Condition.HEALTHY
+    held_too_long = later(before, 60)  # idle 160 s > 30 s x 5 + 5 s
+    assert assess(held_too_long, LAYOUT, TWO, later(before, 10)).condition is Condition.STUCK_NO_FETCHER
+    redelivered = later(before, 1, num_redelivered=2)  # NATS took tasks back from their holder since the last look
+    assert assess(redelivered, LAYOUT, ONE, before).condition is Condition.STUCK_NO_FETCHER
+    nothing_held = obs(processed=100, num_pending=5, last_active=NOW - 100)  # tasks wait, nobody holds any
+    assert assess(nothing_held, LAYOUT, ONE).condition is Condition.STUCK_NO_FETCHER
 
 
 def test_dead_tasks_confirmation_rejects_moving_stream_or_counts():
