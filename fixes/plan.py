@@ -42,7 +42,7 @@ class Record:
 class Action:
     job_id: int
     attempt: int
-    kind: str  # "fail" | "warn"
+    kind: str  # "fail" | "warn" | "complete"
     assessment: Assessment
 
 
@@ -89,6 +89,8 @@ def plan(jobs: Mapping[int, int], snapshots: Mapping[int, QueueSnapshot | Except
 
 
 def _action(judged: Assessment, config: FixesConfig, warned: bool) -> str | None:
+    if judged.condition is Condition.FINISHED and judged.confirmed:
+        return "complete"  # every task has a result but the job was left running (e.g. a lost last save)
     if not judged.act or judged.condition not in ACTIONABLE:
         return None
     if judged.condition is Condition.STUCK_NO_FETCHER and config.stuck_action == "warn":
@@ -102,6 +104,17 @@ def _outage(record: Record | None, attempt: int) -> Record:
     return Record(attempt, record.observation, record.watch_since, outage=True, warned=record.warned)
 
 
+def _snapshots(queue: QueueReader, jobs: dict[int, int]) -> dict[int, QueueSnapshot | Exception]:
+    """The queue's looks; a reader that raises (a disconnected bridge fails fast) counts as NATS not
+    answering, so the outage is remembered and the watch clock restarts after it."""
+    try:
+        return queue.snapshots(jobs)
+    except Exception as exc:
+        log.warning("sweep: NATS not answering: %r", exc)
+        now = time.time()
+        return {job_id: QueueSnapshot(taken_at=now, job_id=job_id, reachable=False) for job_id in jobs}
+
+
 class SweepStore(Protocol):
     """The host's side of a pass (fixes.django.reaper.OrmStore implements it with the ORM)."""
 
@@ -111,6 +124,7 @@ class SweepStore(Protocol):
     def save(self, records: dict[int, Record], running: list[int]) -> None: ...  # and forget the others
     def fail(self, action: Action) -> bool: ...  # under the job's lock, only if still running in that attempt
     def warn(self, action: Action) -> None: ...
+    def complete(self, action: Action) -> bool: ...  # like fail, through the binding's optional complete()
     def retry_cleanups(self) -> int: ...
 
 
@@ -123,6 +137,7 @@ class SweepResult:
     looked_at: int = 0
     failed: list[int] = field(default_factory=list)
     warned: list[int] = field(default_factory=list)
+    completed: list[int] = field(default_factory=list)
     skipped: list[int] = field(default_factory=list)  # jobs whose look or action raised: logged, the others go on
     unreachable: bool = False
     cleanups_retried: int = 0
@@ -137,7 +152,7 @@ def run_once(store: SweepStore, queue: QueueReader, layout: QueueLayout, config:
         return result
     jobs = store.running()
     ids = list(jobs)
-    snapshots = queue.snapshots(jobs) if jobs else {}
+    snapshots = _snapshots(queue, jobs) if jobs else {}
     counts = store.counts(ids) if ids else {}
     decided = plan(jobs, snapshots, counts, store.previous(ids), layout, config)
     result.unreachable, result.looked_at, result.skipped = decided.unreachable, decided.looked_at, list(decided.skipped)
@@ -149,6 +164,9 @@ def run_once(store: SweepStore, queue: QueueReader, layout: QueueLayout, config:
             if action.kind == "warn":
                 store.warn(action)
                 result.warned.append(action.job_id)
+            elif action.kind == "complete":
+                if store.complete(action):
+                    result.completed.append(action.job_id)
             elif store.fail(action):
                 result.failed.append(action.job_id)
         except Exception as exc:
@@ -157,6 +175,6 @@ def run_once(store: SweepStore, queue: QueueReader, layout: QueueLayout, config:
     if not decided.unreachable:
         result.cleanups_retried = store.retry_cleanups()
     result.seconds = clock() - began
-    if result.failed or result.warned or result.cleanups_retried or result.skipped:
+    if result.failed or result.warned or result.completed or result.cleanups_retried or result.skipped:
         log.warning("sweep: %s", result)
     return result

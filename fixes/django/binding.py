@@ -41,5 +41,9 @@ class JobBinding(Protocol):
 
     def log(self, job, message: str, level: str = "INFO") -> None: ...
 
+    # Optional: `complete(self, job) -> None` moves a job whose every task has a result to SUCCESS
+    # (finished_at set) and saves; the sweep calls it under the row lock, after two looks. Without it the
+    # sweep only logs a warning on the job.
+
     def clear_state(self, job_id: int) -> None:
         """Delete the job's progress state outside the database (Redis)."""

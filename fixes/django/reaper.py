@@ -133,6 +133,22 @@ class OrmStore:
         log.warning("job %s failed by the reaper: %s", action.job_id, reason)
         return True
 
+    def complete(self, action: plan.Action) -> bool:
+        """A job whose every task has a result but that was left running: the binding's optional
+        `complete(job)` ends it; a binding without one gets a warning on the job's log, once per pass."""
+        b = self.binding
+        with transaction.atomic():
+            job = b.model.objects.select_for_update().get(pk=action.job_id)
+            if job.status not in b.running_states or b.attempt(job) != action.attempt:
+                return False  # it ended by itself, or was restarted since the look
+            complete = getattr(b, "complete", None)
+            if complete is None:
+                b.log(job, f"{action.assessment.reason} but the job is still {job.status}", level="WARNING")
+                return False
+            complete(job)
+        log.warning("job %s completed by the reaper: %s", action.job_id, action.assessment.reason)
+        return True
+
     def warn(self, action: plan.Action) -> None:
         job = self.binding.model.objects.get(pk=action.job_id)
         self.binding.log(job, action.assessment.reason, level="WARNING")

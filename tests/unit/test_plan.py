@@ -64,6 +64,14 @@ class Store:
     def warn(self, action: Action) -> None:
         self.jobs[action.job_id].log.append("WARNING " + action.assessment.reason)
 
+    def complete(self, action: Action) -> bool:
+        self.before_act()
+        job = self.jobs[action.job_id]
+        if job.status not in ("STARTED", "RETRY") or job.attempt != action.attempt:
+            return False
+        job.status = "SUCCESS"
+        return True
+
     def retry_cleanups(self) -> int:
         self.cleanups += 1
         return 0
@@ -179,7 +187,7 @@ def test_a_server_restart_restarts_the_idle_clock_of_a_stuck_job():
     nats.snaps[1] = dataclasses.replace(stuck(1, last_active=clock.now - 60), server_id="B")
     result = sweep(store, nats, clock)
     assert result.failed == [] and Record.from_dict(store.records[1]).watch_since == clock.now - 1
-    clock.now += LAYOUT.ack_wait + CONFIG.stuck_grace + 1  # idle long enough since the restart
+    clock.now += LAYOUT.ack_wait * LAYOUT.max_deliver + CONFIG.stuck_grace + 1  # held tasks idle past their deadline
     assert sweep(store, nats, clock).failed == []  # stuck, seen once
     assert sweep(store, nats, clock).failed == [1]
 
@@ -215,3 +223,40 @@ def test_a_lost_stream_fails_with_the_restart_named():
     sweep(store, nats, clock)
     assert sweep(store, nats, clock).failed == [1]
     assert Condition.STREAM_LOST and "is gone" in store.jobs[1].log[0]
+
+
+def test_a_reader_that_raises_is_an_outage_and_restarts_the_idle_clock():
+    # a disconnected bridge raises at once instead of answering "unreachable"; after a partition that kept
+    # the server id, a slow job must not be judged on idle time that ran while nobody could fetch
+    clock, store, nats = world()
+    nats.snaps[1] = stuck(1, last_active=clock.now - 60)
+    real = nats.snapshots
+
+    def disconnected(jobs):
+        raise ConnectionError("not connected to NATS")
+
+    nats.snapshots = disconnected
+    result = sweep(store, nats, clock)
+    assert result.unreachable and result.failed == [] and Record.from_dict(store.records[1]).outage
+    nats.snapshots = real
+    assert sweep(store, nats, clock).failed == []  # back: idle counts from now, not from before the outage
+    assert sweep(store, nats, clock).failed == []
+
+
+def test_a_finished_job_left_running_is_completed_on_the_second_look():
+    # every task has a result, but the save that would have ended the job was lost (or there were no tasks)
+    clock, store, nats = world(2)
+    store.jobs[1].counts = JobCounts(expected=5, processed=5)
+    store.jobs[2].counts = JobCounts(expected=0, processed=0)
+    assert sweep(store, nats, clock).completed == []  # seen once: not yet
+    result = sweep(store, nats, clock)
+    assert sorted(result.completed) == [1, 2] and result.failed == []
+    assert store.jobs[1].status == store.jobs[2].status == "SUCCESS"
+
+
+def test_a_job_that_completes_itself_between_the_look_and_the_act_is_left_alone():
+    clock, store, nats = world()
+    store.jobs[1].counts = JobCounts(expected=5, processed=5)
+    sweep(store, nats, clock)
+    store.before_act = lambda: setattr(store.jobs[1], "status", "SUCCESS")
+    assert sweep(store, nats, clock).completed == []

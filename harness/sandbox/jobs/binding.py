@@ -54,6 +54,17 @@ class SandboxJobs:
         job.save()
         job.log(reason, level="ERROR")
 
+    def complete(self, job) -> None:
+        counts = self.counts(job)
+        job.set_stage_params("process", processed=counts.processed, remaining=0, failed=counts.failed)
+        job.status = JobState.SUCCESS
+        job.finished_at = timezone.now()
+        job.progress["summary"].update(status=JobState.SUCCESS, progress=1.0)
+        for stage in job.progress["stages"]:
+            stage.update(status=JobState.SUCCESS, progress=1.0)
+        job.save()
+        job.log(f"Completed by the reaper: {counts.processed} images processed, {counts.failed} failed")
+
     def log(self, job, message: str, level: str = "INFO") -> None:
         job.log(message, level=level)
 
