@@ -1,9 +1,15 @@
 """Idempotent cleanup of a job's queue (stream and consumers) and its Redis state, tied to the attempt it
-cleans: a deferred cleanup never deletes what a later Start created. Never raises."""
+cleans: a deferred cleanup never deletes what a later Start created. Never raises.
+
+The check "still this attempt, and terminal" and the delete (or the record of a deferred retry) run under
+the job's row lock, the lock Start/Retry (`start.begin`) takes to bump the attempt: a Start that lands
+meanwhile waits for the cleanup, then deletes and creates its own queue."""
 
 from __future__ import annotations
 
 import logging
+
+from django.db import transaction
 
 from fixes.django import runtime
 from fixes.django.models import PendingCleanup, ResultRecord
@@ -17,6 +23,15 @@ def cleanup_job(job_id: int, attempt: int, reason: str) -> bool:
 
     When NATS or Redis cannot be reached the cleanup is recorded and the sweep retries it.
     """
+    try:
+        with transaction.atomic():
+            return _cleanup_locked(job_id, attempt, reason)
+    except Exception:  # the database itself: the caller's transition must never fail because of cleanup
+        log.exception("cleanup of job %s attempt %s (%s) failed", job_id, attempt, reason)
+        return False
+
+
+def _cleanup_locked(job_id: int, attempt: int, reason: str) -> bool:
     if not _still_current(job_id, attempt):
         PendingCleanup.objects.filter(job_id=job_id, attempt=attempt).delete()
         return False
@@ -26,12 +41,9 @@ def cleanup_job(job_id: int, attempt: int, reason: str) -> bool:
     except Exception as exc:  # the caller's transition must never fail because of cleanup
         level = logging.WARNING if isinstance(exc, QueueUnavailable) else logging.ERROR
         log.log(level, "cleanup of job %s attempt %s (%s) deferred: %r", job_id, attempt, reason, exc)
-        try:
-            pending, _ = PendingCleanup.objects.update_or_create(
-                job_id=job_id, defaults={"attempt": attempt, "reason": reason[:200], "last_error": repr(exc)})
-            PendingCleanup.objects.filter(pk=pending.pk).update(tries=pending.tries + 1)
-        except Exception:
-            log.exception("could not record pending cleanup of job %s", job_id)
+        pending, _ = PendingCleanup.objects.update_or_create(
+            job_id=job_id, defaults={"attempt": attempt, "reason": reason[:200], "last_error": repr(exc)})
+        PendingCleanup.objects.filter(pk=pending.pk).update(tries=pending.tries + 1)
         return False
     PendingCleanup.objects.filter(job_id=job_id).delete()
     ResultRecord.objects.filter(job_id=job_id).delete()
@@ -45,7 +57,8 @@ def retry_pending() -> int:
 
 
 def _still_current(job_id: int, attempt: int) -> bool:
-    """The job is terminal in this very attempt (a newer attempt owns the queue names now), or gone."""
+    """The job is terminal in this very attempt (a newer attempt owns the queue names now), or gone.
+    Locks the job's row until the caller's transaction ends."""
     binding = runtime.binding()
-    job = binding.model.objects.filter(pk=job_id).first()
+    job = binding.model.objects.select_for_update().filter(pk=job_id).first()
     return job is None or (binding.attempt(job) == attempt and job.status in binding.terminal_states)

@@ -53,3 +53,82 @@ def test_a_deferred_cleanup_never_deletes_a_later_attempts_queue(sandbox_db):
     assert runtime.bridge().call(lambda q: q.snapshot(job.pk, job.attempt)).messages == 2
     assert not PendingCleanup.objects.filter(job_id=job.pk).exists()
     runtime.bridge().call(lambda q: q.delete(job.pk))
+
+
+def _start_lands_during_the_delete(monkeypatch, job_id: int, outcome: str):
+    """The first queue delete (the cleanup's) lets a Retry of the job run in another thread first: until
+    that Retry has published its attempt, or is waiting for a row lock. Then the delete goes on, or times
+    out. Returns the thread."""
+    import asyncio
+    import threading
+    import time
+
+    from django.db import connection
+
+    from fixes.django import start
+    from fixes.jetstream import JobQueue, QueueUnavailable
+
+    real_delete, hooked = JobQueue.delete, []
+
+    def retry():
+        try:
+            job = start.begin(job_id, "RETRY")
+            start.publish(job_id, job.attempt, [(i, b"{}") for i in range(2)])
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=retry, name="concurrent-retry")
+
+    def until_retry_published_or_blocked():
+        try:
+            deadline = time.monotonic() + 20
+            while thread.is_alive() and time.monotonic() < deadline:
+                with connection.cursor() as cursor:
+                    cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                                   "AND datname = current_database()")
+                    if cursor.fetchone()[0]:
+                        return
+                time.sleep(0.02)
+        finally:
+            connection.close()
+
+    async def delete(self, wanted: int):
+        if wanted == job_id and not hooked:
+            hooked.append(True)
+            thread.start()
+            await asyncio.to_thread(until_retry_published_or_blocked)
+            if outcome == "times out":
+                raise QueueUnavailable("NATS call took longer than 5.0s")
+        return await real_delete(self, wanted)
+
+    monkeypatch.setattr(JobQueue, "delete", delete)
+    return thread
+
+
+@pytest.mark.stack(fixes="on")
+@pytest.mark.parametrize("outcome", ["deletes", "times out"])
+def test_a_retry_landing_during_a_deferred_cleanup_keeps_its_queue(sandbox_db, monkeypatch, outcome):
+    """The sweep read a pending cleanup of attempt 1, then a Retry began attempt 2 while the cleanup was
+    deleting: the cleanup must neither delete attempt 2's queue and Redis state nor record a retry of
+    attempt 1 after the Retry cleared the old ones."""
+    from fixes.django import runtime, start
+    from fixes.django.cleanup import retry_pending
+    from fixes.django.models import PendingCleanup
+    from harness.factories import JobFactory
+    from harness.sandbox.jobs.models import Job
+
+    job = start.begin(JobFactory(images=2).pk, "PENDING")
+    start.publish(job.pk, job.attempt, [(i, b"{}") for i in range(2)])
+    Job.objects.filter(pk=job.pk).update(status="FAILURE")  # ended; its cleanup was deferred (NATS was down)
+    PendingCleanup.objects.create(job_id=job.pk, attempt=job.attempt, reason="FAILURE while NATS was down")
+    thread = _start_lands_during_the_delete(monkeypatch, job.pk, outcome)
+
+    retry_pending()
+    thread.join(30)
+
+    assert not thread.is_alive()
+    job.refresh_from_db()
+    assert job.attempt == 2 and job.status == "RETRY"
+    assert runtime.bridge().call(lambda q: q.snapshot(job.pk, 2)).messages == 2
+    assert not PendingCleanup.objects.filter(job_id=job.pk).exists()
+    runtime.bridge().call(lambda q: q.delete(job.pk))
