@@ -106,3 +106,19 @@ def test_nats_not_answering_for_one_job_marks_an_outage_and_judges_nobody_after_
     for job_id in jobs:
         data = Observation.objects.get(job_id=job_id).data
         assert data["outage"] is False and data["watch_since"] is not None
+
+
+@pytest.mark.stack(**NO_BEAT_SWEEP)
+def test_a_finished_job_left_started_is_completed_on_the_second_pass(sweep_on):
+    """A job with no images has nothing to count: no result ever completes it. The sweep's FINISHED
+    verdict does, through the binding's complete(), after two looks."""
+    from fixes.django import reaper, runtime
+
+    job_id = started_job(sweep_on, images=0)
+    reaper.sweep()
+    assert sweep_on.client.job(job_id)["status"] == "STARTED"  # seen once: not yet
+    reaper.sweep()
+
+    job = sweep_on.client.job(job_id)
+    assert job["status"] == "SUCCESS" and job["finished_at"]
+    assert not runtime.bridge().call(lambda q: q.snapshot(job_id, 1)).stream_exists  # cleaned up like any end
