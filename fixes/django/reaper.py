@@ -52,6 +52,8 @@ def check_inline(job) -> Assessment | None:
         raise QueueUnavailable("NATS did not answer")  # an empty fetch from a hung server is no "drained"
     if judged.condition not in (Condition.DEAD_TASKS, Condition.STREAM_LOST, Condition.CONSUMER_LOST):
         return judged
+    if _not_published_yet(job, judged.condition, runtime.binding()):
+        return judged
     judged = assess(observe(job), runtime.layout(), config, previous=first)  # the two reads are not atomic
     if judged.act:
         OrmStore().fail(plan.Action(job.pk, runtime.binding().attempt(job), "fail", judged))
@@ -129,6 +131,8 @@ class OrmStore:
             job = b.model.objects.select_for_update().get(pk=action.job_id)
             if job.status not in b.running_states or b.attempt(job) != action.attempt:
                 return False  # finished, cancelled or restarted since the look
+            if _not_published_yet(job, action.assessment.condition, b):
+                return False
             b.fail(job, reason)
         log.warning("job %s failed by the reaper: %s", action.job_id, reason)
         return True
@@ -177,6 +181,13 @@ class OrmStore:
             parts.append(f"{f'image {image}' if image else f'seq {letter.stream_seq}'} ({letter.deliveries} deliveries)")
         more = f" (+{total - DETAIL_LIMIT} more)" if total > DETAIL_LIMIT else ""
         return f". Dead letters: {', '.join(parts)}{more}" if parts else ""
+
+
+def _not_published_yet(job, condition: Condition, binding) -> bool:
+    """A job still in a startable state (RETRY) may have its progress state set up but no queue yet: its run
+    creates the stream and sets STARTED only after the publish (under this row lock). A missing queue
+    then is one not created yet, not a lost one."""
+    return condition in (Condition.STREAM_LOST, Condition.CONSUMER_LOST) and job.status in binding.startable_states
 
 
 async def _quiet(call):

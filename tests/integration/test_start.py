@@ -132,3 +132,23 @@ def test_a_retry_landing_during_a_deferred_cleanup_keeps_its_queue(sandbox_db, m
     assert runtime.bridge().call(lambda q: q.snapshot(job.pk, 2)).messages == 2
     assert not PendingCleanup.objects.filter(job_id=job.pk).exists()
     runtime.bridge().call(lambda q: q.delete(job.pk))
+
+
+@pytest.mark.stack(fixes="on")
+def test_a_retry_polled_before_its_queue_exists_is_not_failed_as_lost(sandbox_db):
+    """run_job sets up the progress state, then creates the stream: a worker polling the RETRY job in
+    between finds no stream while the counts say every task is unprocessed. That is a queue not created
+    yet, not a lost one."""
+    from fixes.django import reaper, start
+    from harness.factories import JobFactory
+    from harness.sandbox.jobs import progress
+
+    job = start.begin(JobFactory(images=3).pk, "RETRY")
+    progress.initialise(job.pk, list(job.images.values_list("pk", flat=True)))  # this test plays run_job
+
+    assert reaper.hand_out(job, batch=4, timeout=0.5) == []
+    job.refresh_from_db()
+    assert job.status == "RETRY"
+
+    start.publish(job.pk, job.attempt, [(i, b"{}") for i in range(3)])
+    assert len(reaper.hand_out(job, batch=4, timeout=2.0)) == 3  # the tasks are handed out once it exists
