@@ -122,3 +122,54 @@ def test_a_finished_job_left_started_is_completed_on_the_second_pass(sweep_on):
     job = sweep_on.client.job(job_id)
     assert job["status"] == "SUCCESS" and job["finished_at"]
     assert not runtime.bridge().call(lambda q: q.snapshot(job_id, 1)).stream_exists  # cleaned up like any end
+
+
+@pytest.mark.stack(**NO_BEAT_SWEEP)
+def test_a_redis_restart_from_an_older_snapshot_does_not_undo_stored_results(sweep_on):
+    """Redis restored from a dump taken before two results were stored counts them as unprocessed again;
+    their tasks are acked, so NATS will never hand them out: the reaper would take them for dead. The
+    stored rows are the truth."""
+    import shutil
+    import time
+
+    from fixes.django import runtime
+    from harness.sandbox.jobs.models import ImageResult, Job
+    from tests.integration.wire import api_client, post, reserve, success
+
+    job_id = started_job(sweep_on, images=3)
+    redis = sweep_on.stack.redis
+    with redis.client() as conn:
+        conn.save()
+    older = redis.tmpdir / "older.rdb"
+    shutil.copy(redis.tmpdir / "dump.rdb", older)
+    with api_client(sweep_on) as api:
+        tasks = reserve(api, job_id, size=3)
+        post(api, job_id, [success(t) for t in tasks[:2]])
+    deadline = time.monotonic() + 30
+    while ImageResult.objects.filter(job_id=job_id).count() < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    job = Job.objects.get(pk=job_id)
+    assert runtime.binding().counts(job).processed == 2
+
+    redis.kill()
+    shutil.copy(older, redis.tmpdir / "dump.rdb")
+    redis.start()
+
+    counts = _counts_once_redis_answers(runtime.binding(), job)
+    assert counts.expected == 3 and counts.processed == 2
+    assert counts.unprocessed_image_ids == (str(tasks[2]["image_id"]),)
+
+
+def _counts_once_redis_answers(binding, job, timeout: float = 10.0):
+    import time
+
+    import redis
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return binding.counts(job)
+        except redis.ConnectionError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)

@@ -1,12 +1,14 @@
 """How the fixes see the sandbox's Job model (Antenna would implement the same class once)."""
 
+import dataclasses
 import json
 
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from fixes.model import JobCounts
 from harness.sandbox.jobs import progress
-from harness.sandbox.jobs.models import DispatchMode, Job, JobState, empty_progress
+from harness.sandbox.jobs.models import DispatchMode, ImageResult, Job, JobState, empty_progress
 
 
 class SandboxJobs:
@@ -81,13 +83,37 @@ def _recorded(job) -> JobCounts:
 
 def _counts_of(jobs) -> dict[int, JobCounts | Exception]:
     found = progress.progress_many([job.pk for job in jobs], limit=50)
+    stored = _stored(jobs)
     out: dict[int, JobCounts | Exception] = {}
     for job in jobs:
         p = found[job.pk]
         c = p.counts
         try:
-            out[job.pk] = JobCounts(expected=c.total, processed=c.processed, failed=c.failed,
-                                    unprocessed_image_ids=tuple(p.pending_image_ids)) if c.exists else _recorded(job)
+            counts = JobCounts(expected=c.total, processed=c.processed, failed=c.failed,
+                               unprocessed_image_ids=tuple(p.pending_image_ids)) if c.exists else _recorded(job)
+            out[job.pk] = _at_least_stored(job, counts, stored.get(job.pk))
         except Exception as exc:  # one job's bad record must not cost the others their look
             out[job.pk] = exc
     return out
+
+
+def _stored(jobs) -> dict[int, dict]:
+    """Images with a stored result in each job's current attempt: {job pk: {"processed": n, "failed": n}}."""
+    attempts = {job.pk: job.attempt for job in jobs}
+    rows = (ImageResult.objects.filter(job_id__in=list(attempts)).values("job_id", "attempt")
+            .annotate(processed=Count("image_id", distinct=True),
+                      failed=Count("image_id", distinct=True, filter=~Q(error=""))))
+    return {r["job_id"]: r for r in rows if attempts[r["job_id"]] == r["attempt"]}
+
+
+def _at_least_stored(job, counts: JobCounts, stored: dict | None) -> JobCounts:
+    """The database rows over Redis when Redis counts fewer (a restart restored an older snapshot): the
+    stored results are the truth, and their images can never be handed out again (their tasks were acked).
+    Redis may count more for a moment: it is written before the rows' transaction commits."""
+    if not stored or stored["processed"] <= counts.processed:
+        return counts
+    done = {str(i) for i in ImageResult.objects.filter(job=job, attempt=job.attempt,
+                                                       image_id__in=counts.unprocessed_image_ids or [])
+            .values_list("image_id", flat=True)}
+    return dataclasses.replace(counts, processed=stored["processed"], failed=max(counts.failed, stored["failed"]),
+                               unprocessed_image_ids=tuple(i for i in counts.unprocessed_image_ids if i not in done))
