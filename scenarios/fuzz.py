@@ -14,6 +14,7 @@ import httpx
 from harness.history import History
 
 SCHEMA = Path(__file__).resolve().parents[1] / "harness" / "sandbox" / "openapi.yaml"
+OTHER_PROJECT = "other-project"  # a valid token, of a user who is no member of the job's project
 BAD_CREDENTIALS = ({}, {"Authorization": "Token nope"}, {"Authorization": "Bearer x"}, {"Authorization": "Token"})
 
 
@@ -49,20 +50,32 @@ def fuzz(api_url: str, token: str, history: History, jobs: dict[str, int], examp
     return sent[0]
 
 
-def probe_unauthorized(api_url: str, history: History, job: int | None, anonymous_reads: bool = False) -> int:
+def probe_unauthorized(api_url: str, history: History, job: int | None, anonymous_reads: bool = False,
+                       other_project_token: str | None = None) -> int:
     """Every run's fixed set of requests without a valid token (no header, wrong token, other schemes), to the
-    job list and, when the run has a job, to its tasks and result endpoints. Returns how many were sent.
+    job list and, when the run has a job, to its tasks and result endpoints; with `other_project_token` (a
+    valid token of a user who is no member of the job's project) also to the job's detail, tasks, result and
+    in_progress. Returns how many were sent. None of them changes a job when it is wrongly let through.
     anonymous_reads: the host lets anyone read the job list (Antenna: public projects), so it is not probed."""
     paths = [] if anonymous_reads else [("GET", "/jobs/", None)]
     if job is not None:
         paths += [("POST", f"/jobs/{job}/tasks/", {"batch_size": 1}),
                   ("POST", f"/jobs/{job}/result/", {"results": []})]
+    foreign = [] if job is None or other_project_token is None else [
+        ("GET", f"/jobs/{job}/", None), ("POST", f"/jobs/{job}/tasks/", {"batch_size": 1}),
+        ("POST", f"/jobs/{job}/result/", {"results": []}),
+        ("POST", f"/jobs/{job}/tasks/in_progress/", {"reply_subjects": []})]
     with httpx.Client(base_url=api_url.rstrip("/"), timeout=30) as http:
         for method, path, body in paths:
             for headers in BAD_CREDENTIALS:
                 request = {"method": method, "url": path, "headers": headers, **({"json": body} if body else {})}
                 send_one(http, history, "unauthorized", request, {"job": job, "path": path, "method": method})
-    return len(paths) * len(BAD_CREDENTIALS)
+        for method, path, body in foreign:
+            request = {"method": method, "url": path, "headers": {"Authorization": f"Token {other_project_token}"},
+                       **({"json": body} if body else {})}
+            send_one(http, history, "unauthorized", request,
+                     {"job": job, "path": path, "method": method, "as": OTHER_PROJECT})
+    return len(paths) * len(BAD_CREDENTIALS) + len(foreign)
 
 
 def _send_generated(http: httpx.Client, history: History, strategy, job: int, examples: int, seed: int) -> int:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 
 from fixes.django import runtime
-from fixes.django.models import PendingCleanup, ResultRecord
+from fixes.django.models import Handout, PendingCleanup, ResultRecord
 from fixes.jetstream.errors import QueueUnavailable
 
 log = logging.getLogger(__name__)
@@ -35,6 +35,7 @@ def cleanup_job(job_id: int, attempt: int, reason: str) -> bool:
         return False
     PendingCleanup.objects.filter(job_id=job_id).delete()
     ResultRecord.objects.filter(job_id=job_id).delete()
+    Handout.objects.filter(job_id=job_id).delete()
     log.info("cleaned up queue of job %s attempt %s (%s)", job_id, attempt, reason)
     return True
 

@@ -48,6 +48,26 @@ def test_a_request_without_a_token_is_served():
     return [*unauthorized(T0, 401), *unauthorized(T0 + 1, 200)], snapshot(job())
 
 
+def other_project(at: float, status: int) -> list[Op]:
+    value = {"job": 1, "path": "/api/v2/jobs/1/", "method": "GET", "as": "other-project"}
+    return call("fuzzer", "unauthorized", at, value, {"status": status}, "ok" if status < 400 else "fail")
+
+
+@verdict_case("unauthorized_rejected", True)
+def test_a_token_of_another_project_is_refused():
+    return [*unauthorized(T0, 401), *other_project(T0 + 1, 403), *other_project(T0 + 2, 404)], snapshot(job())
+
+
+@verdict_case("unauthorized_rejected", False)
+def test_a_token_of_another_project_is_served():
+    return [*unauthorized(T0, 401), *other_project(T0 + 1, 200)], snapshot(job())
+
+
+@verdict_case("unauthorized_rejected", False)
+def test_a_token_of_another_project_answered_like_no_token_is_no_scoping():
+    return [*other_project(T0, 400)], snapshot(job())
+
+
 @verdict_case("unauthorized_rejected", None)
 def test_no_request_without_a_token_was_answered():
     return unauthorized(T0, None), snapshot(job())
