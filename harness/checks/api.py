@@ -32,6 +32,17 @@ def no_server_errors(history: Sequence[Op], snapshot: dict) -> Verdict:
     return verdict("no_server_errors", violations, {"answers_with_status": answered})
 
 
+def refusals_name_the_field(history: Sequence[Op], snapshot: dict) -> Verdict:
+    """Every refusal of generated bad input (400/413) names the offending field in its message (the fuzzer
+    records whether it names one the schema documents). No such refusal: unknown."""
+    refusals = [op for op in history if op.f == "fuzz" and op.type == "fail" and "names_field" in op.value]
+    if not refusals:
+        return no_evidence("refusals_name_the_field", "no generated request was refused as bad input", {"refusals": 0})
+    violations = [{k: op.value.get(k) for k in ("path", "status", "error")} for op in refusals
+                  if not op.value["names_field"]]
+    return verdict("refusals_name_the_field", violations, {"refusals": len(refusals)})
+
+
 def unauthorized_rejected(history: Sequence[Op], snapshot: dict) -> Verdict:
     """Every request sent without a valid token was refused (401/403), and every request with a token of
     another project (value "as": "other-project") too (403/404). None answered: unknown."""

@@ -45,7 +45,8 @@ def jobs(request):
 
 def _list_jobs(request):
     q = request.query_params
-    validation.no_nul(dict(q.lists()), "query parameters")
+    for name, values in q.lists():
+        validation.no_nul(values, f"query parameter {name}")
     qs = scope.visible(request, Job.objects.select_related("pipeline"))
     if q.get("pipeline__slug__in"):
         qs = qs.filter(pipeline__slug__in=[s for s in q["pipeline__slug__in"].split(",") if s])
