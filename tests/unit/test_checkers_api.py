@@ -64,7 +64,7 @@ def test_a_token_of_another_project_is_served():
 
 
 @verdict_case("unauthorized_rejected", False)
-def test_a_token_of_another_project_answered_like_no_token_is_no_scoping():
+def test_a_token_of_another_project_let_past_the_scope_to_the_body_check():
     return [*other_project(T0, 400)], snapshot(job())
 
 
