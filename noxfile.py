@@ -76,6 +76,14 @@ def load(session):
 
 
 @nox.session
+def fuzz(session):
+    """1,000 generated worker-API requests over every endpoint of harness/sandbox/openapi.yaml against a fresh
+    sandbox (~80 s): no 5xx, every 400/413 names its field. `-- --cases 5000 --seed 7` for more."""
+    session.install("-e", ".[dev]")
+    session.run("python", "-m", "scenarios.fuzz", *session.posargs)
+
+
+@nox.session
 def bench(session):
     """The benchmarks of docs/benchmarks.md; arguments after `--` go to `python -m harness.bench`."""
     session.install("-e", ".[dev]")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fixes.layout import QueueLayout, belongs_to_attempt, parse_reply_subject
 
-INVALID, STALE = "rejected_invalid", "rejected_stale"
+INVALID, STALE, FORGED = "rejected_invalid", "rejected_stale", "rejected_forged"
 
 
 def triage(reply_subjects: list[str], layout: QueueLayout, job_id: int, attempt: int) -> list[str | None]:
@@ -18,6 +18,22 @@ def triage(reply_subjects: list[str], layout: QueueLayout, job_id: int, attempt:
             out.append(INVALID)
             continue
         out.append(None if belongs_to_attempt(ref, layout, job_id, attempt) else STALE)
+    return out
+
+
+def bind_to_handouts(reply_subjects: list[str], images: list[str | None], handed: dict[int, str | None],
+                     triaged: list[str | None]) -> list[str | None]:
+    """Per reply subject that `triage` let through: None if the server handed its delivery out in this attempt
+    (`handed`: stream_seq -> image) for the image the result names, else FORGED. A subject built by hand (a
+    made-up timestamp, a sequence nobody was given) or another worker's task posted for a different image is
+    never queued or acked."""
+    out = list(triaged)
+    for i, (subject, image, why) in enumerate(zip(reply_subjects, images, triaged, strict=True)):
+        if why is not None:
+            continue
+        seq = parse_reply_subject(subject).stream_seq
+        if seq not in handed or (image is not None and handed[seq] is not None and image != handed[seq]):
+            out[i] = FORGED
     return out
 
 

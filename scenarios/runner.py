@@ -134,8 +134,9 @@ def run(scenario: Scenario, stack, fixes: str, seed: int = 0, report_dir: str | 
         heal_errors = nemesis.heal_all()
         note(f"settling: every job must end within {bound:.0f}s")
         settle(history, sources, jobs, bound, sampler)
+        outsider = getattr(stack, "outsider_token", None)  # a target that has none is probed without a token only
         probe_unauthorized(target.api_url, history, jobs[0] if jobs else None,
-                           anonymous_reads=stack.anonymous_reads)
+                           anonymous_reads=stack.anonymous_reads, other_project_token=outsider() if outsider else None)
     finally:
         ctx.stop_workers()
         sampler.stop()

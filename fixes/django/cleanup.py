@@ -12,7 +12,7 @@ import logging
 from django.db import transaction
 
 from fixes.django import runtime
-from fixes.django.models import PendingCleanup, ResultRecord
+from fixes.django.models import Handout, PendingCleanup, ResultRecord
 from fixes.jetstream.errors import QueueUnavailable
 
 log = logging.getLogger(__name__)
@@ -47,6 +47,7 @@ def _cleanup_locked(job_id: int, attempt: int, reason: str) -> bool:
         return False
     PendingCleanup.objects.filter(job_id=job_id).delete()
     ResultRecord.objects.filter(job_id=job_id).delete()
+    Handout.objects.filter(job_id=job_id).delete()
     log.info("cleaned up queue of job %s attempt %s (%s)", job_id, attempt, reason)
     return True
 

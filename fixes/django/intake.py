@@ -12,16 +12,20 @@ from __future__ import annotations
 import time
 
 from fixes.django import runtime
-from fixes.django.models import ResultRecord
-from fixes.intake import first_per_image, triage
+from fixes.django.models import Handout, ResultRecord
+from fixes.intake import bind_to_handouts, first_per_image, triage
 from fixes.jetstream.errors import QueueUnavailable
+from fixes.layout import parse_reply_subject
 
 
 def accept(job, reply_subjects: list[str], results: list[dict]) -> list[str | None]:
-    """Per result: None (queue it) or why it is refused ("rejected_invalid", "rejected_stale")."""
+    """Per result: None (queue it) or why it is refused ("rejected_invalid", "rejected_stale", or
+    "rejected_forged": no task of this attempt was handed out under that reply subject for that image)."""
     config, binding = runtime.config(), runtime.binding()
     attempt = binding.attempt(job)
     refused = triage(reply_subjects, runtime.layout(), job.pk, attempt) if config.fencing else [None] * len(results)
+    if config.fencing:
+        refused = _bound(job.pk, attempt, reply_subjects, [_image(binding, r) for r in results], refused)
     taken = [i for i, why in enumerate(refused) if why is None]
     if taken and (config.sweep or config.inline_reaper):
         now, images = time.time(), {_image(binding, results[i]) for i in taken}
@@ -34,6 +38,16 @@ def accept(job, reply_subjects: list[str], results: list[dict]) -> list[str | No
         except QueueUnavailable:
             pass  # the results are queued; at worst a task is redelivered and its result stored once
     return refused
+
+
+def _bound(job_id: int, attempt: int, subjects: list[str], images: list[str | None],
+           triaged: list[str | None]) -> list[str | None]:
+    seqs = {parse_reply_subject(s).stream_seq for s, why in zip(subjects, triaged, strict=True) if why is None}
+    if not seqs:
+        return triaged
+    handed = dict(Handout.objects.filter(job_id=job_id, attempt=attempt, stream_seq__in=seqs)
+                  .values_list("stream_seq", "image"))
+    return bind_to_handouts(subjects, images, handed, triaged)
 
 
 def extend(job, reply_subjects: list[str]) -> int:

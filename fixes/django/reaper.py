@@ -17,7 +17,7 @@ from fixes import plan
 from fixes.assess import assess
 from fixes.django import runtime
 from fixes.django.cleanup import retry_pending
-from fixes.django.models import ResultRecord, SweepRecord
+from fixes.django.models import Handout, ResultRecord, SweepRecord
 from fixes.jetstream.errors import QueueMissing, QueueUnavailable
 from fixes.jetstream.inspect import SNAPSHOT_CONCURRENCY, SNAPSHOT_TIMEOUT
 from fixes.model import Assessment, Condition, JobCounts, Observation
@@ -38,7 +38,26 @@ def hand_out(job, batch: int, timeout: float) -> list:
         deliveries = []  # "drained" to the worker; the check below tells a lost stream apart
     if not deliveries:
         check_inline(job)
+    elif runtime.config().fencing:
+        record_handouts(job.pk, attempt, deliveries)
     return deliveries
+
+
+def record_handouts(job_id: int, attempt: int, deliveries: list) -> None:
+    """What was handed out, one upsert per call: `intake.accept` takes only results for these."""
+    binding, now = runtime.binding(), time.time()
+    Handout.objects.bulk_create(
+        [Handout(job_id=job_id, attempt=attempt, stream_seq=d.stream_seq, image=_image_of_task(binding, d.data),
+                 handed_at=now) for d in deliveries],
+        update_conflicts=True, unique_fields=["job_id", "attempt", "stream_seq"], update_fields=["image", "handed_at"])
+
+
+def _image_of_task(binding, payload: bytes) -> str | None:
+    try:
+        image = binding.image_of_task(payload)
+    except Exception:  # a payload the host cannot read: the handout still binds the sequence
+        return None
+    return None if image is None else str(image)[:64]
 
 
 def check_inline(job) -> Assessment | None:

@@ -28,7 +28,7 @@ def begin(job_id: int, status: str):
         binding.begin_attempt(job, binding.attempt(job) + 1, status)
         job.save()
         return job
-    from fixes.django.models import PendingCleanup, ResultRecord, SweepRecord
+    from fixes.django.models import Handout, PendingCleanup, ResultRecord, SweepRecord
 
     with transaction.atomic():
         job = binding.model.objects.select_for_update().get(pk=job_id)
@@ -38,7 +38,7 @@ def begin(job_id: int, status: str):
         binding.clear_state(job_id)
         binding.begin_attempt(job, binding.attempt(job) + 1, status)
         job.save()
-        for model in (SweepRecord, PendingCleanup, ResultRecord):
+        for model in (SweepRecord, PendingCleanup, ResultRecord, Handout):
             model.objects.filter(job_id=job_id).delete()
     return job
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from harness.checks.api import no_server_errors, unauthorized_rejected
+from harness.checks.api import no_server_errors, refusals_name_the_field, unauthorized_rejected
 from harness.checks.duplicates import (
     no_duplicate_results,
     no_duplicate_tasks,
@@ -39,12 +39,13 @@ CHECKS: dict[str, Checker] = {
     "progress_consistent": progress_consistent,
     "no_server_errors": no_server_errors,
     "unauthorized_rejected": unauthorized_rejected,
+    "refusals_name_the_field": refusals_name_the_field,
     "services_alive": services_alive,
 }
 
 
 # Checks of what only some scenarios do, with the call whose invoke says the run set out to do it
-EXERCISED_BY = {"unauthorized_rejected": "unauthorized", "no_early_redelivery": "post"}
+EXERCISED_BY = {"unauthorized_rejected": "unauthorized", "no_early_redelivery": "post", "refusals_name_the_field": "fuzz"}
 
 
 def judge(history: Sequence[Op], snapshot: dict, names: Iterable[str] | None = None) -> list[Verdict]:

@@ -101,6 +101,7 @@ class Stack(ServiceStack):
         # start from a saved migrated cluster (see snapshot.py): a copied data dir, so processes only
         self.reuse_migrated = reuse_migrated and self.backend == "process"
         self.token: str | None = None
+        self._outsider: str | None = None
         self.timings: dict[str, float] = {}  # seconds per startup step, and "total"
 
     def start(self) -> Stack:
@@ -134,6 +135,8 @@ class Stack(ServiceStack):
         if service is self.postgres and kwargs.get("wipe") and self.postgres.seed is None:
             self.postgres.create_database(DATABASE)
             self.token = self._migrate_and_token()
+        if service is self.postgres and kwargs.get("wipe"):
+            self._outsider = None  # its user went with the data
         return service
 
     def _server_urls(self) -> dict[str, str]:
@@ -157,6 +160,13 @@ class Stack(ServiceStack):
         script = ("import django; django.setup(); from django.core.management import call_command; "
                   "call_command('migrate', interactive=False, verbosity=0); call_command('chaos_token')")
         return self.python("-c", script).strip().splitlines()[-1]
+
+    def outsider_token(self) -> str:
+        """A valid token of a user who is a member of no project: to it every job of a run is another
+        project's (the harness's own token is a superuser's, like the one it uses on Antenna)."""
+        if self._outsider is None:
+            self._outsider = self.manage("chaos_token", "--username", "outsider", "--member-only").strip().splitlines()[-1]
+        return self._outsider
 
     def revoke(self, job: int) -> None:
         """What Antenna's watchdog did in the incident: REVOKED, nothing else."""

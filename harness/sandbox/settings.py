@@ -71,6 +71,10 @@ NATS_RETENTION = _env("RETENTION", "limits")  # limits (Antenna) | workqueue
 NATS_STORAGE = _env("STORAGE", "file")  # file | memory
 NATS_STREAM_MAX_AGE = float(_env("STREAM_MAX_AGE", "86400"))
 TASKS_FETCH_TIMEOUT = float(_env("FETCH_TIMEOUT", "0.5"))  # seconds a /tasks/ call waits on NATS
+# a larger request body: 413 (DRF reads JSON bodies through request.body, which enforces this)
+DATA_UPLOAD_MAX_MEMORY_SIZE = int(_env("MAX_BODY_BYTES", str(16 * 1024 * 1024)))
+WORKER_MAX_RESULTS_PER_POST = int(_env("MAX_RESULTS_PER_POST", "1000"))  # more results in one POST: 413
+PROJECT_SCOPING = _env("PROJECT_SCOPING", "on") != "off"  # off: any token may touch any job (the old hole)
 
 CELERY_BROKER_URL = REDIS_URL
 CELERY_RESULT_BACKEND = None

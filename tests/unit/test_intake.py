@@ -1,6 +1,6 @@
 """Result intake decisions without servers: which reply subjects may be queued, stored and acked."""
 
-from fixes.intake import INVALID, STALE, first_per_image, triage
+from fixes.intake import FORGED, INVALID, STALE, bind_to_handouts, first_per_image, triage
 from fixes.layout import QueueLayout
 
 LAYOUT = QueueLayout(per_attempt_consumer=True)
@@ -18,3 +18,11 @@ def test_triage_accepts_the_current_attempt_only():
 
 def test_first_result_per_image_is_stored_repeats_and_earlier_ones_are_not():
     assert first_per_image(["a", "b", "a", None, None, "c"], stored={"c"}) == [True, True, False, True, True, False]
+
+
+def test_a_reply_subject_must_name_a_delivery_handed_out_for_the_image_posted():
+    subjects = [subject(seq=3), subject(seq=4), subject(seq=5), subject(seq=6), subject(seq=7), "x"]
+    images = ["a", "b", "a", None, "c", "a"]
+    handed = {3: "a", 4: "a", 6: "d", 7: None}  # 5 was never handed out (a made-up subject)
+    triaged = [None, None, None, None, None, INVALID]
+    assert bind_to_handouts(subjects, images, handed, triaged) == [None, FORGED, FORGED, None, None, INVALID]

@@ -115,3 +115,18 @@ def test_whitespace_and_wildcards_anywhere_are_refused(tail):
 def test_too_many_tokens_are_refused():
     with pytest.raises(ValueError):
         parse_reply_subject("$JS.ACK._.ACCHASH.job_1.c.1.3.3.17.2.rand.extra")
+
+
+@pytest.mark.parametrize("subject", [
+    "$JS.ACK.job_1.job-1-consumer.1.3.3.1795386122089878710.2 ",  # a trailing space
+    "$JS.ACK.job_1.job-1-consumer.1.3.3.1795386122089878710.2\r\nPUB $JS.API.STREAM.DELETE.job_1 0",
+    "$JS.ACK.job_1.job-1-consumer.1.3.3.1795386122089878710.\t2",
+    "$JS.ACK.jöb_1.job-1-consumer.1.3.3.1795386122089878710.2",  # unicode in a name
+    "$JS.ACK._.ACCHASH.job_1.c.1.3.3.17.2.ránd",  # unicode in the random tail
+    "$JS.ACK.job_1.job-1-consumer.1.3.3.1795386122089878710",  # 8 tokens
+    "$JS.ACK._.ACCHASH.job_1.c.1.3.3.17",  # 10 tokens
+    "$JS.ACK.job_1.job-1-consumer.1.3.3.1795386122089878710.2" + "0" * 250,  # over-long
+])
+def test_whitespace_unicode_wrong_token_counts_and_over_long_subjects_are_refused(subject):
+    with pytest.raises(ValueError):
+        parse_reply_subject(subject)

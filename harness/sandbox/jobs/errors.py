@@ -2,6 +2,8 @@
 
 import logging
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_handler
@@ -26,6 +28,10 @@ def unavailable(what: str) -> Response:
 
 
 def exception_handler(exc, context):
+    if isinstance(exc, RequestDataTooBig):  # Django's own answer is a bare HTML 400
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        return Response({"error": f"request body is larger than {limit} bytes"},
+                        status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
     if isinstance(exc, _unavailable_errors()):
         log.warning("503 for %s: %r", context.get("request") and context["request"].path, exc)
         return unavailable("Task queue" if isinstance(exc, QueueUnavailable) else "Backend")

@@ -1,5 +1,6 @@
 """A slice of Antenna's data model: enough to run async_api jobs and count their results."""
 
+from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
@@ -33,6 +34,7 @@ class DispatchMode(models.TextChoices):
 
 class Project(models.Model):
     name = models.CharField(max_length=200)
+    members = models.ManyToManyField(settings.AUTH_USER_MODEL, related_name="projects", blank=True)
 
 
 class Pipeline(models.Model):

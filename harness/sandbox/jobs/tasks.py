@@ -99,6 +99,7 @@ def _process_batch(job_id: int, items: list[tuple[str, dict]]) -> list[str]:
         if job.status in JobState.final_states():
             log.info("%d result(s) for job %s ignored: job is %s", len(items), job_id, job.status)
             return []
+        items = _storable(job, items)
         items, acks = intake.admit(job, items)
         rows = _save(job, items)
         if not rows:
@@ -127,27 +128,45 @@ def _cleanup_completed(job_id: int, attempt: int) -> None:
         log.warning("cleanup of completed job %s failed: %r", job_id, exc)
 
 
-def _save(job: Job, items: list[tuple[str, dict]]) -> list[tuple[int, bool, dict]]:
-    """Store the results that name an image of the job: (image_id, failed, result) for each, in order."""
-    wanted = [(subject, result, result_image_id(result)) for subject, result in items]
-    ids = {image_id for _, _, image_id in wanted if image_id is not None}
-    known = set(job.images.filter(pk__in=ids).values_list("pk", flat=True)) if ids else set()
-    rows, new = [], []
-    for subject, result, image_id in wanted:
-        if image_id not in known:
-            log.warning("result for job %s names no image of the job: %r", job.pk, result)
+def _storable(job: Job, items: list[tuple[str, dict]]) -> list[tuple[str, dict]]:
+    """The items the store can take: one that cannot be stored (the view checks every field, so only a task
+    queued by something else gets here) is logged and left unacked, and the rest of its batch is stored."""
+    wanted = {image_id for _, result in items if (image_id := _image_or_none(result)) is not None}
+    known = set(job.images.filter(pk__in=wanted).values_list("pk", flat=True)) if wanted else set()
+    kept = []
+    for subject, result in items:
+        try:
+            if _image_or_none(result) not in known:
+                raise ValueError("names no image of the job")
+            _row(job, subject, result)
+        except Exception as exc:
+            log.warning("result for job %s not stored, not acked (%s): %r", job.pk, exc, result)
             continue
-        failed = "error" in result
-        rows.append((image_id, failed, result))
-        detections = result.get("detections") or []
-        new.append(ImageResult(
-            job=job, attempt=job.attempt, image_id=image_id, reply_subject=subject,
-            detections=len(detections),
-            classifications=sum(len(d.get("classifications") or []) for d in detections),
-            error=str(result.get("error", "")) if failed else "",
-        ))
-    ImageResult.objects.bulk_create(new)
-    return rows
+        kept.append((subject, result))
+    return kept
+
+
+def _image_or_none(result) -> int | None:
+    try:
+        return result_image_id(result)
+    except Exception:
+        return None
+
+
+def _row(job: Job, subject: str, result: dict) -> ImageResult:
+    if not isinstance(subject, str) or len(subject) > ImageResult._meta.get_field("reply_subject").max_length:
+        raise ValueError("reply subject too long")
+    detections = result.get("detections") or []
+    return ImageResult(job=job, attempt=job.attempt, image_id=result_image_id(result), reply_subject=subject,
+                       detections=len(detections),
+                       classifications=sum(len(d.get("classifications") or []) for d in detections),
+                       error=str(result.get("error", "")) if "error" in result else "")
+
+
+def _save(job: Job, items: list[tuple[str, dict]]) -> list[tuple[int, bool, dict]]:
+    """Store the (storable) results: (image_id, failed, result) for each, in order."""
+    ImageResult.objects.bulk_create([_row(job, subject, result) for subject, result in items])
+    return [(result_image_id(result), "error" in result, result) for _, result in items]
 
 
 def _update_progress(job: Job, counts: progress.Counts, first_results: list[dict]) -> bool:

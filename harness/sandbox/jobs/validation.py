@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import json
+import math
 
-from rest_framework.exceptions import ValidationError
+from rest_framework import status
+from rest_framework.exceptions import APIException, ValidationError
 
 MAX_BATCH_SIZE = 1000
 MAX_PAGE = 1000
+MAX_REPLY_SUBJECT = 500  # ImageResult.reply_subject's column
+
+
+class TooLarge(APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "request too large"
 
 
 def _fail(message: str):
@@ -57,36 +65,112 @@ def _walk_for_nul(value, where: str) -> None:
             _walk_for_nul(item, where)
 
 
-def results(body) -> list[dict]:
+def results(body, max_results: int) -> list[dict]:
+    """Every field the store touches is checked here, so one bad result can never sink its batch after the
+    POST was answered "queued". Over `max_results` results: 413."""
     if not isinstance(body, dict) or not isinstance(body.get("results"), list):
         _fail("request body must be an object with a 'results' list")
-    no_nul(body["results"], "results")
     items = body["results"]
+    if len(items) > max_results:
+        raise TooLarge(f"'results' holds {len(items)} results; at most {max_results} per request")
+    no_nul(items, "results")
     if not items:
         _fail("'results' must not be empty")
     for i, item in enumerate(items):
-        if not isinstance(item, dict):
-            _fail(f"results[{i}] must be an object")
-        if not isinstance(item.get("reply_subject"), str) or not item["reply_subject"]:
-            _fail(f"results[{i}].reply_subject must be a non-empty string")
-        result = item.get("result")
-        if not isinstance(result, dict):
-            _fail(f"results[{i}].result must be an object")
-        if "error" in result:
-            if not isinstance(result["error"], str):
-                _fail(f"results[{i}].result.error must be a string")
-            if result.get("image_id") is not None and not isinstance(result["image_id"], str | int):
-                _fail(f"results[{i}].result.image_id must be a string or null")
-            continue
-        images = result.get("source_images")
-        if not isinstance(images, list) or not images or not all(isinstance(s, dict) and "id" in s for s in images):
-            _fail(f"results[{i}].result must have an 'error' or a non-empty 'source_images' list of {{id, url}}")
-        if not isinstance(result.get("pipeline"), str):
-            _fail(f"results[{i}].result.pipeline must be a string")
-        detections = result.get("detections", [])
-        if not isinstance(detections, list) or not all(isinstance(d, dict) for d in detections):
-            _fail(f"results[{i}].result.detections must be a list of objects")
+        _result_item(item, f"results[{i}]")
     return items
+
+
+def _result_item(item, at: str) -> None:
+    if not isinstance(item, dict):
+        _fail(f"{at} must be an object")
+    subject = item.get("reply_subject")
+    if not isinstance(subject, str) or not 1 <= len(subject) <= MAX_REPLY_SUBJECT:
+        _fail(f"{at}.reply_subject must be a non-empty string of at most {MAX_REPLY_SUBJECT} characters")
+    result = item.get("result")
+    if not isinstance(result, dict):
+        _fail(f"{at}.result must be an object")
+    at = f"{at}.result"
+    if "error" in result:
+        _typed(result, "error", str, at, "a string", required=True)
+        _image_id(result.get("image_id"), f"{at}.image_id")
+        return
+    images = result.get("source_images")
+    if not isinstance(images, list) or not images:
+        _fail(f"{at} must have an 'error' or a non-empty 'source_images' list of {{id, url}}")
+    for j, source in enumerate(images):
+        if not isinstance(source, dict):
+            _fail(f"{at}.source_images[{j}] must be an object")
+        _image_id(source.get("id"), f"{at}.source_images[{j}].id")
+        _typed(source, "url", str, f"{at}.source_images[{j}]", "a string")
+    _typed(result, "pipeline", str, at, "a string", required=True)
+    _typed(result, "algorithms", dict, at, "an object")
+    _typed(result, "config", dict, at, "an object")
+    _number(result, "total_time", at)
+    detections = result.get("detections", [])
+    if not isinstance(detections, list):
+        _fail(f"{at}.detections must be a list")
+    for j, detection in enumerate(detections):
+        _detection(detection, f"{at}.detections[{j}]")
+
+
+def _detection(detection, at: str) -> None:
+    if not isinstance(detection, dict):
+        _fail(f"{at} must be an object")
+    _typed(detection, "source_image_id", str | int, at, "a string")
+    bbox = detection.get("bbox")
+    if bbox is not None:
+        if not isinstance(bbox, dict):
+            _fail(f"{at}.bbox must be an object")
+        for corner in ("x1", "y1", "x2", "y2"):
+            _number(bbox, corner, f"{at}.bbox")
+    classifications = detection.get("classifications", [])
+    if not isinstance(classifications, list):
+        _fail(f"{at}.classifications must be a list")
+    for k, classification in enumerate(classifications):
+        where = f"{at}.classifications[{k}]"
+        if not isinstance(classification, dict):
+            _fail(f"{where} must be an object")
+        _typed(classification, "classification", str, where, "a string")
+        scores = classification.get("scores", [])
+        if not isinstance(scores, list) or not all(_is_number(s) for s in scores):
+            _fail(f"{where}.scores must be a list of numbers")
+
+
+def _typed(obj: dict, key: str, kind, at: str, what: str, required: bool = False) -> None:
+    """obj[key] is of `kind`; absent (or null, unless required) is fine."""
+    value = obj.get(key)
+    if (value is None and not required) or (isinstance(value, kind) and not isinstance(value, bool)):
+        return
+    _fail(f"{at}.{key} must be {what}")
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _number(obj: dict, key: str, at: str) -> None:
+    if obj.get(key) is not None and not _is_number(obj[key]):
+        _fail(f"{at}.{key} must be a number")
+
+
+def _image_id(value, at: str) -> None:
+    """An image id: a positive integer, as a number or a string of digits (workers send strings)."""
+    ok = (_is_int(value) or (isinstance(value, str) and value.isascii() and value.isdigit())) and 0 < int(value) < 2**63
+    if not ok:
+        _fail(f"{at} must be a positive integer image id")
+
+
+def result_image_ids(items: list[dict]) -> list[tuple[str, int]]:
+    """(field, image id) each validated result names; the view checks they are images of the job."""
+    out = []
+    for i, item in enumerate(items):
+        result = item["result"]
+        if "error" in result:
+            out.append((f"results[{i}].result.image_id", int(result["image_id"])))
+        else:
+            out.append((f"results[{i}].result.source_images[0].id", int(result["source_images"][0]["id"])))
+    return out
 
 
 def reply_subjects(body) -> list[str]:

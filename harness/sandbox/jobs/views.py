@@ -9,7 +9,6 @@ import random
 from django.conf import settings
 from django.db import transaction
 from django.http import HttpResponse
-from django.shortcuts import get_object_or_404
 from rest_framework import status
 from rest_framework.decorators import api_view, authentication_classes, permission_classes
 from rest_framework.exceptions import ValidationError
@@ -19,7 +18,7 @@ from rest_framework.response import Response
 from fixes.django import intake, reaper, runtime
 from fixes.django.start import StartRefused
 from fixes.jetstream import QueueUnavailable
-from harness.sandbox.jobs import actions, validation
+from harness.sandbox.jobs import actions, scope, validation
 from harness.sandbox.jobs.models import DispatchMode, Job, JobState, Pipeline, Project, SourceImage
 from harness.sandbox.jobs.serializers import job_detail, job_summary
 
@@ -46,8 +45,9 @@ def jobs(request):
 
 def _list_jobs(request):
     q = request.query_params
-    validation.no_nul(dict(q.lists()), "query parameters")
-    qs = Job.objects.select_related("pipeline")
+    for name, values in q.lists():
+        validation.no_nul(values, f"query parameter {name}")
+    qs = scope.visible(request, Job.objects.select_related("pipeline"))
     if q.get("pipeline__slug__in"):
         qs = qs.filter(pipeline__slug__in=[s for s in q["pipeline__slug__in"].split(",") if s])
     if q.get("dispatch_mode"):
@@ -78,6 +78,8 @@ def _create_job(request):
     with transaction.atomic():
         pipeline, _ = Pipeline.objects.get_or_create(slug=slug, defaults={"name": slug})
         project = Project.objects.create(name=body.get("project") or "sandbox")
+        if not scope.unscoped(request.user):
+            project.members.add(request.user)
         images = SourceImage.objects.bulk_create(
             [SourceImage(project=project, path=f"img_{i}.jpg", url="") for i in range(n)]
         )
@@ -95,7 +97,7 @@ def _create_job(request):
 
 @api_view(["GET"])
 def job(request, job_id: int):
-    job = get_object_or_404(Job, pk=job_id)
+    job = scope.job_of(request, job_id)
     data = job_detail(job, logs=True)
     if request.query_params.get("queue") in ("1", "true"):
         try:
@@ -106,7 +108,7 @@ def job(request, job_id: int):
 
 
 def _control(request, job_id: int, action):
-    get_object_or_404(Job, pk=job_id)
+    scope.job_of(request, job_id)
     try:
         return Response(job_detail(action(job_id)))
     except StartRefused as refused:
@@ -131,8 +133,8 @@ def cancel(request, job_id: int):
 
 @api_view(["POST"])
 def tasks(request, job_id: int):
+    job = scope.job_of(request, job_id)
     size = validation.batch_size(request.data)
-    job = get_object_or_404(Job, pk=job_id)
     if job.dispatch_mode != DispatchMode.ASYNC_API:
         raise ValidationError({"error": f"job {job_id} is not an async_api job"})
     if job.status not in (JobState.STARTED, JobState.RETRY):
@@ -149,8 +151,9 @@ def tasks(request, job_id: int):
 def result(request, job_id: int):
     from harness.sandbox.jobs.tasks import process_results
 
-    items = validation.results(request.data)
-    job = get_object_or_404(Job, pk=job_id)
+    job = scope.job_of(request, job_id)
+    items = validation.results(request.data, settings.WORKER_MAX_RESULTS_PER_POST)
+    _images_of_job(job, validation.result_image_ids(items))
     refused = intake.accept(job, [item["reply_subject"] for item in items], [item["result"] for item in items])
     accepted = [[item["reply_subject"], item["result"]] for item, why in zip(items, refused, strict=True) if why is None]
     task_id = ""
@@ -164,9 +167,17 @@ def result(request, job_id: int):
     return Response({"status": "accepted", "job_id": job_id, "results_queued": len(accepted), "tasks": answers})
 
 
+def _images_of_job(job: Job, named: list[tuple[str, int]]) -> None:
+    """A result for an image the job does not have would be acked and never counted: refuse it."""
+    known = set(job.images.filter(pk__in={image for _, image in named}).values_list("pk", flat=True))
+    for field, image in named:
+        if image not in known:
+            raise ValidationError({"error": f"{field} names image {image}, which is not an image of job {job.pk}"})
+
+
 @api_view(["POST"])
 def in_progress(request, job_id: int):
     """Extension (not in Antenna): a worker says it is still busy with these tasks (+WPI)."""
+    job = scope.job_of(request, job_id)
     subjects = validation.reply_subjects(request.data)
-    job = get_object_or_404(Job, pk=job_id)
     return Response({"job_id": job_id, "extended": intake.extend(job, subjects)})
