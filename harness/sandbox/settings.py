@@ -71,6 +71,7 @@ NATS_RETENTION = _env("RETENTION", "limits")  # limits (Antenna) | workqueue
 NATS_STORAGE = _env("STORAGE", "file")  # file | memory
 NATS_STREAM_MAX_AGE = float(_env("STREAM_MAX_AGE", "86400"))
 TASKS_FETCH_TIMEOUT = float(_env("FETCH_TIMEOUT", "0.5"))  # seconds a /tasks/ call waits on NATS
+RUN_JOB_RETRIES = int(_env("RUN_JOB_RETRIES", "30"))  # run_job retries a publish NATS refused, RETRY_DELAY apart
 
 CELERY_BROKER_URL = REDIS_URL
 CELERY_RESULT_BACKEND = None
