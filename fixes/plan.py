@@ -77,6 +77,7 @@ class Plan:
     skipped: dict[int, str] = field(default_factory=dict)  # job -> why it could not be judged
     unreachable: bool = False  # NATS stopped answering during the pass: nobody after that is judged
     looked_at: int = 0
+    unless_done: dict[int, Record] = field(default_factory=dict)  # the record to keep if the job's rerun fails
 
 
 def plan(jobs: Mapping[int, int], snapshots: Mapping[int, QueueSnapshot | Exception],
@@ -137,6 +138,7 @@ def plan_waiting(waiting: Mapping[int, Waiting], previous: Mapping[int, Record],
         if waited >= config.start_timeout:
             if held.kind == "start" and reruns < START_RERUNS:
                 out.actions.append(Action(job_id, held.attempt, "rerun", note=_lost_run(held.attempt, waited, config)))
+                out.unless_done[job_id] = record  # e.g. the broker is still down: try again on the next pass
                 record = dataclasses.replace(record, reruns=reruns + 1, rerun_at=now)
             else:
                 kind = "end_cancel" if held.kind == "cancel" else "fail_start"
@@ -240,6 +242,8 @@ def run_once(store: SweepStore, queue: QueueReader, layout: QueueLayout, config:
         except Exception as exc:
             result.skipped.append(action.job_id)
             log.warning("sweep: acting on job %s raised: %r", action.job_id, exc, exc_info=exc)
+    if undo := {j: r for j, r in waited.unless_done.items() if j in result.skipped}:
+        store.save({**decided.records, **waited.records, **undo}, ids + list(held))
     if not decided.unreachable:
         result.cleanups_retried = store.retry_cleanups()
     result.seconds = clock() - began

@@ -19,6 +19,7 @@ from scenarios.s25_start_run_flushed_from_broker import WHY_SANDBOX
 def run(ctx: Ctx) -> None:
     job = ctx.job(images=6)
     ctx.work(job, tasks=2)
+    ctx.fault("celery-down")  # not connected when Redis dies: a worker can die on that (issue 12, §6)
     ctx.fault("redis-kill")
     ctx.cancel(job)  # CANCELING committed, the revoke raises
-    ctx.heal_all()
+    ctx.heal_all()  # Redis first, then the worker

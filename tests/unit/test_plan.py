@@ -296,6 +296,21 @@ def test_a_start_or_cancel_landing_between_the_look_and_the_act_wins():
     assert sweep(store, nats, clock, HELD).ended == [] and store.jobs[1].log == []
 
 
+def test_a_rerun_that_raised_is_tried_again_on_the_next_pass():
+    clock, store, nats = held(began_ago=60)
+    broker_down = [True]
+
+    def rerun(action):
+        if broker_down[0]:
+            raise ConnectionError("broker down")
+        return Store.rerun(store, action)
+
+    store.rerun = rerun
+    assert sweep(store, nats, clock, HELD).skipped == [1] and Record.from_dict(store.records[1]).reruns == 0
+    broker_down[0] = False
+    assert sweep(store, nats, clock, HELD).rerun == [1] and Record.from_dict(store.records[1]).reruns == 1
+
+
 def test_a_stuck_cancel_is_ended_a_bound_after_the_sweep_first_saw_it():
     clock, store, nats = held(status="CANCELING", began_ago=None)
     assert [sweep(store, nats, clock, HELD).ended for _ in range(5)] == [[]] * 5
