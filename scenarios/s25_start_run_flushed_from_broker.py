@@ -12,9 +12,10 @@ its run again (JobBinding.rerun); the job runs and ends SUCCESS.
 from scenarios.base import Ctx, scenario
 from scenarios.evidence import still
 
-WHY_SANDBOX = ("Antenna HEAD's check_stale_jobs revokes a PENDING job after STALLED_JOBS_MAX_MINUTES by itself, and "
-               "the PR's binding has no rerun yet (the sweep would fail the job): docs/scenarios.md, 'Jobs held up "
-               "before NATS'")
+WHY_SANDBOX = ("Antenna HEAD's own jobs_health_check (check_stale_jobs) revokes a PENDING or CANCELING job after "
+               "STALLED_JOBS_MAX_MINUTES idle (6 s in the overlay), so nothing stays stuck there with the fixes off; "
+               "the PR fails a run that cannot reach NATS at once (no retries), and its binding has no rerun yet: "
+               "docs/scenarios.md, 'Jobs held up before NATS'")
 
 
 @scenario(expect_off={"terminal_within_bound"}, evidence=still("PENDING", "its run flushed from the broker"),
