@@ -10,6 +10,7 @@ SWEEP_INTERVAL_DEFAULT = 60.0  # seconds between two periodic sweeps
 STUCK_GRACE_DEFAULT = 5.0  # seconds beyond ack_wait before "no delivery activity" counts as stuck
 CONFIRMATIONS_DEFAULT = 2  # consecutive looks a condition must hold on before the reaper acts
 RESULT_BACKLOG_GRACE_DEFAULT = 600.0  # seconds a queued, unstored result keeps its job from being reaped
+START_TIMEOUT_DEFAULT = 600.0  # seconds a Start may wait for its run (or a cancel for its end) before the sweep acts
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,7 @@ class FixesConfig:
     stuck_action: str = "fail"  # "fail" | "warn" (log a warning, never fail)
     confirmations: int = CONFIRMATIONS_DEFAULT
     result_backlog_grace: float = RESULT_BACKLOG_GRACE_DEFAULT
+    start_timeout: float = START_TIMEOUT_DEFAULT  # PENDING without a published run, or CANCELING, this long: rescued
 
     def __post_init__(self):
         if self.sweep_interval <= 0:
@@ -39,6 +41,8 @@ class FixesConfig:
             raise ValueError(f"stuck_action must be 'fail' or 'warn', got {self.stuck_action!r}")
         if self.result_backlog_grace < 0:
             raise ValueError(f"result_backlog_grace must be >= 0, got {self.result_backlog_grace}")
+        if self.start_timeout <= 0:
+            raise ValueError(f"start_timeout must be > 0, got {self.start_timeout}")
         if self.confirmations < 1:
             raise ValueError(f"confirmations must be >= 1, got {self.confirmations}")
 
@@ -53,7 +57,7 @@ class FixesConfig:
     @classmethod
     def from_env(cls, environ: Mapping[str, str], prefix: str) -> FixesConfig:
         """<prefix>FIXES=on|off sets every switch; <prefix>FIX_<SWITCH>=0|1 overrides one of them;
-        <prefix>SWEEP_INTERVAL, STUCK_GRACE, RESULT_BACKLOG_GRACE, STUCK_ACTION set the knobs."""
+        <prefix>SWEEP_INTERVAL, STUCK_GRACE, RESULT_BACKLOG_GRACE, START_TIMEOUT, STUCK_ACTION set the knobs."""
         master = environ.get(f"{prefix}FIXES", "on").strip().lower()
         if master not in ("on", "off", "1", "0", "true", "false"):
             raise ValueError(f"{prefix}FIXES must be on or off, got {master!r}")
@@ -69,6 +73,8 @@ class FixesConfig:
             values["stuck_grace"] = float(environ[f"{prefix}STUCK_GRACE"])
         if f"{prefix}RESULT_BACKLOG_GRACE" in environ:
             values["result_backlog_grace"] = float(environ[f"{prefix}RESULT_BACKLOG_GRACE"])
+        if f"{prefix}START_TIMEOUT" in environ:
+            values["start_timeout"] = float(environ[f"{prefix}START_TIMEOUT"])
         if f"{prefix}STUCK_ACTION" in environ:
             values["stuck_action"] = environ[f"{prefix}STUCK_ACTION"]
         return cls(**values)

@@ -4,6 +4,7 @@ Oban's Lifeline). It needs no worker: it is what notices a dead job nobody polls
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -27,23 +28,46 @@ class Record:
     watch_since: float | None = None
     outage: bool = False  # NATS did not answer on the last pass
     warned: bool = False  # a stuck job was reported (stuck_action="warn") and is still stuck
+    waiting: str | None = None  # "start" | "cancel": the job was held up before NATS (see Waiting)
+    waiting_since: float | None = None  # unix seconds: when the attempt began, or the sweep first saw the cancel
+    reruns: int = 0  # how often the sweep enqueued this attempt's run again
+    rerun_at: float | None = None  # unix seconds of the last of them
 
     def to_dict(self) -> dict:
         data = {"attempt": self.attempt, "watch_since": self.watch_since, "outage": self.outage, "warned": self.warned}
+        if self.waiting:
+            data.update(waiting=self.waiting, waiting_since=self.waiting_since, reruns=self.reruns,
+                        rerun_at=self.rerun_at)
         return {**data, **(self.observation.to_dict() if self.observation else {})}
 
     @classmethod
     def from_dict(cls, data: dict) -> Record:
         seen = Observation.from_dict(data) if "snapshot" in data else None
-        return cls(data["attempt"], seen, data.get("watch_since"), data.get("outage", False), data.get("warned", False))
+        return cls(data["attempt"], seen, data.get("watch_since"), data.get("outage", False), data.get("warned", False),
+                   data.get("waiting"), data.get("waiting_since"), data.get("reruns", 0), data.get("rerun_at"))
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """A job held up before NATS has anything to show: its Start's run has not published ("start": PENDING),
+    or its cancel never ended ("cancel": CANCELING, e.g. the revoke hit a broker outage)."""
+
+    attempt: int
+    kind: str  # "start" | "cancel"
+    since: float | None = None  # unix seconds the attempt began (the app's AttemptRecord); None: first sight
 
 
 @dataclass(frozen=True)
 class Action:
     job_id: int
     attempt: int
-    kind: str  # "fail" | "warn" | "complete"
-    assessment: Assessment
+    kind: str  # a running job: "fail" | "warn" | "complete"; a waiting one: "rerun" | "fail_start" | "end_cancel"
+    assessment: Assessment | None = None
+    note: str = ""  # a waiting job's reason
+
+    @property
+    def reason(self) -> str:
+        return self.assessment.reason if self.assessment is not None else self.note
 
 
 @dataclass
@@ -53,6 +77,7 @@ class Plan:
     skipped: dict[int, str] = field(default_factory=dict)  # job -> why it could not be judged
     unreachable: bool = False  # NATS stopped answering during the pass: nobody after that is judged
     looked_at: int = 0
+    unless_done: dict[int, Record] = field(default_factory=dict)  # the record to keep if the job's rerun fails
 
 
 def plan(jobs: Mapping[int, int], snapshots: Mapping[int, QueueSnapshot | Exception],
@@ -86,6 +111,55 @@ def plan(jobs: Mapping[int, int], snapshots: Mapping[int, QueueSnapshot | Except
         out.records = {job_id: _outage(out.records.get(job_id) or previous.get(job_id), attempt)
                        for job_id, attempt in jobs.items()}
     return out
+
+
+START_RERUNS = 1  # a lost run is enqueued again once; when that one does not publish either, the job fails
+
+
+def start_overdue(began_at: float | None, published: bool, now: float, config: FixesConfig) -> bool:
+    """A Start whose run published nothing within start_timeout: a new Start may take the job over."""
+    return began_at is not None and not published and now - began_at >= config.start_timeout
+
+
+def plan_waiting(waiting: Mapping[int, Waiting], previous: Mapping[int, Record], config: FixesConfig,
+                 now: float) -> Plan:
+    """Jobs held up before NATS: after start_timeout a lost run is enqueued again (START_RERUNS times), then the
+    job is ended with its reason; a stuck cancel is ended."""
+    out = Plan()
+    for job_id, held in waiting.items():
+        out.looked_at += 1
+        before = previous.get(job_id)
+        if before is not None and (before.attempt != held.attempt or before.waiting != held.kind):
+            before = None  # another attempt or another state: its clock starts again
+        since = held.since if held.since is not None else before.waiting_since if before else now
+        reruns, rerun_at = (before.reruns, before.rerun_at) if before else (0, None)
+        record = Record(held.attempt, waiting=held.kind, waiting_since=since, reruns=reruns, rerun_at=rerun_at)
+        waited = now - (rerun_at if rerun_at is not None else since)
+        if waited >= config.start_timeout:
+            if held.kind == "start" and reruns < START_RERUNS:
+                out.actions.append(Action(job_id, held.attempt, "rerun", note=_lost_run(held.attempt, waited, config)))
+                out.unless_done[job_id] = record  # e.g. the broker is still down: try again on the next pass
+                record = dataclasses.replace(record, reruns=reruns + 1, rerun_at=now)
+            else:
+                kind = "end_cancel" if held.kind == "cancel" else "fail_start"
+                out.actions.append(Action(job_id, held.attempt, kind, note=_gave_up(held, reruns, now - since, config)))
+        out.records[job_id] = record
+    return out
+
+
+def _lost_run(attempt: int, waited: float, config: FixesConfig) -> str:
+    return (f"attempt {attempt} has published nothing {waited:.0f}s after its Start (start_timeout="
+            f"{config.start_timeout:g}s): its run was lost (a flushed broker, a killed Celery worker, or NATS down "
+            "past its retries)")
+
+
+def _gave_up(held: Waiting, reruns: int, waited: float, config: FixesConfig) -> str:
+    if held.kind == "cancel":
+        return (f"cancel never finished: CANCELING for {waited:.0f}s (start_timeout={config.start_timeout:g}s; its "
+                "revoke may have hit a broker outage); ended by the sweep")
+    again = f", nor after its run was enqueued again {reruns} time(s)" if reruns else ""
+    return (f"attempt {held.attempt} never started: its run published nothing within {config.start_timeout:g}s of "
+            f"its Start{again}")
 
 
 def _action(judged: Assessment, config: FixesConfig, warned: bool) -> str | None:
@@ -126,6 +200,12 @@ class SweepStore(Protocol):
     def warn(self, action: Action) -> None: ...
     def complete(self, action: Action) -> bool: ...  # like fail, through the binding's optional complete()
     def retry_cleanups(self) -> int: ...
+    # Optional (getattr): jobs held up before NATS, and what to do with them; each acts only if the job is still
+    # in that state and attempt
+    #   def waiting(self) -> dict[int, Waiting]: ...
+    #   def rerun(self, action: Action) -> bool: ...  # enqueue the attempt's run again
+    #   def fail_start(self, action: Action) -> bool: ...
+    #   def end_cancel(self, action: Action) -> bool: ...
 
 
 class QueueReader(Protocol):
@@ -138,6 +218,8 @@ class SweepResult:
     failed: list[int] = field(default_factory=list)
     warned: list[int] = field(default_factory=list)
     completed: list[int] = field(default_factory=list)
+    rerun: list[int] = field(default_factory=list)  # held-up Starts whose run was enqueued again
+    ended: list[int] = field(default_factory=list)  # held-up Starts failed, stuck cancels ended
     skipped: list[int] = field(default_factory=list)  # jobs whose look or action raised: logged, the others go on
     unreachable: bool = False
     cleanups_retried: int = 0
@@ -145,36 +227,42 @@ class SweepResult:
 
 
 def run_once(store: SweepStore, queue: QueueReader, layout: QueueLayout, config: FixesConfig,
-             clock: Callable[[], float] = time.monotonic) -> SweepResult:
-    """One pass over running async jobs. A condition must hold on two consecutive passes before it is acted on."""
+             clock: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time) -> SweepResult:
+    """One pass over running async jobs (a condition must hold on two consecutive passes before it is acted on),
+    and over the jobs held up before NATS (acted on after start_timeout)."""
     began, result = clock(), SweepResult()
     if not config.sweep:
         return result
     jobs = store.running()
+    held = store.waiting() if hasattr(store, "waiting") else {}
     ids = list(jobs)
     snapshots = _snapshots(queue, jobs) if jobs else {}
     counts = store.counts(ids) if ids else {}
-    decided = plan(jobs, snapshots, counts, store.previous(ids), layout, config)
+    previous = store.previous(ids + list(held))
+    decided = plan(jobs, snapshots, counts, previous, layout, config)
+    waited = plan_waiting(held, previous, config, wall())
     result.unreachable, result.looked_at, result.skipped = decided.unreachable, decided.looked_at, list(decided.skipped)
+    result.looked_at += waited.looked_at
     for job_id, why in decided.skipped.items():
         log.warning("sweep: job %s skipped: %s", job_id, why)
-    store.save(decided.records, ids)
-    for action in decided.actions:
+    store.save({**decided.records, **waited.records}, ids + list(held))
+    done = {"fail": result.failed, "complete": result.completed, "rerun": result.rerun, "fail_start": result.ended, "end_cancel": result.ended}
+    for action in decided.actions + waited.actions:
         try:
             if action.kind == "warn":
                 store.warn(action)
                 result.warned.append(action.job_id)
-            elif action.kind == "complete":
-                if store.complete(action):
-                    result.completed.append(action.job_id)
-            elif store.fail(action):
-                result.failed.append(action.job_id)
+            elif getattr(store, action.kind)(action):
+                done[action.kind].append(action.job_id)
         except Exception as exc:
             result.skipped.append(action.job_id)
             log.warning("sweep: acting on job %s raised: %r", action.job_id, exc, exc_info=exc)
+    if undo := {j: r for j, r in waited.unless_done.items() if j in result.skipped}:
+        store.save({**decided.records, **waited.records, **undo}, ids + list(held))
     if not decided.unreachable:
         result.cleanups_retried = store.retry_cleanups()
     result.seconds = clock() - began
-    if result.failed or result.warned or result.completed or result.cleanups_retried or result.skipped:
+    if result.failed or result.warned or result.completed or result.rerun or result.ended or result.cleanups_retried \
+            or result.skipped:
         log.warning("sweep: %s", result)
     return result

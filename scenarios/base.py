@@ -179,6 +179,14 @@ class Ctx:
 
         return self._poll_records(published, timeout, f"{starts} publishes of job {job}")
 
+    def wait_for_log(self, job: int, text: str, timeout: float = 30.0) -> str:
+        """Until a line of the job's log contains `text`; returns that line."""
+        def logged(records, db):
+            lines = records.read_job_details(db, [job])[job]["logs"]
+            return next((line["message"] for line in lines if text in line["message"]), None)
+
+        return self._poll_records(logged, timeout, f"{text!r} in the log of job {job}")
+
     def wait_for_progress(self, job: int, processed: int, timeout: float = 30.0) -> int:
         """Until the job's stored progress counts at least `processed` images."""
         def counted(records, db):
@@ -257,6 +265,11 @@ class Ctx:
     def fault(self, verb: str, **args) -> dict:
         self.note(f"fault {verb} {args or ''}".strip(), record=False)  # the nemesis records it
         return self.nemesis.inject(verb, **args)
+
+    def heal(self, verb: str) -> None:
+        """Heal the latest active fault of that verb, leaving the others in force."""
+        found = next(fault for name, fault in reversed(self.nemesis.active) if name == verb)
+        self.nemesis.heal(verb, found)
 
     def heal_all(self) -> None:
         self.nemesis.heal_all()

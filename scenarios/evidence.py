@@ -40,6 +40,12 @@ def still_started(queue: Callable[[dict], bool], what: str) -> Evidence:
                                                   for job in _jobs(snapshot)))
 
 
+def still(status: str, what: str) -> Evidence:
+    """A job is still `status` at the end (a state only the app's own run or cancel moves it out of)."""
+    return Evidence(f"a job still {status} after the bound, {what}",
+                    lambda history, snapshot: any(job["status"] == status for job in _jobs(snapshot)))
+
+
 def stream_held(factor: float) -> Evidence:
     """The job's stream held at least `factor` x its images at some look."""
     def shows(history, snapshot):

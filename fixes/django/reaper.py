@@ -17,7 +17,7 @@ from fixes import plan
 from fixes.assess import assess
 from fixes.django import runtime
 from fixes.django.cleanup import retry_pending
-from fixes.django.models import Handout, ResultRecord, SweepRecord
+from fixes.django.models import AttemptRecord, Handout, ResultRecord, SweepRecord
 from fixes.jetstream.errors import QueueMissing, QueueUnavailable
 from fixes.jetstream.inspect import SNAPSHOT_CONCURRENCY, SNAPSHOT_TIMEOUT
 from fixes.model import Assessment, Condition, JobCounts, Observation
@@ -111,6 +111,23 @@ class OrmStore:
         self._jobs = {job.pk: job for job in b.model.objects.filter(status__in=b.running_states) if b.is_async(job)}
         return {pk: b.attempt(job) for pk, job in self._jobs.items()}
 
+    def waiting(self) -> dict[int, plan.Waiting]:
+        """Async jobs held up before NATS: a Start whose run has not published (began_at from the app's
+        AttemptRecord), a cancel that never ended."""
+        b = self.binding
+        unstarted, stopping = unstarted_states(b), stopping_states(b)
+        jobs = [job for job in b.model.objects.filter(status__in=unstarted + stopping) if b.is_async(job)]
+        began = {(r.job_id, r.attempt): r.began_at
+                 for r in AttemptRecord.objects.filter(job_id__in=[job.pk for job in jobs])}
+        out = {}
+        for job in jobs:
+            attempt = b.attempt(job)
+            if job.status in stopping:
+                out[job.pk] = plan.Waiting(attempt, "cancel")
+            elif attempt > 0:  # never Started (Antenna's CREATED): it waits for nobody
+                out[job.pk] = plan.Waiting(attempt, "start", began.get((job.pk, attempt)))
+        return out
+
     def previous(self, job_ids: list[int]) -> dict[int, plan.Record]:
         return {r.job_id: plan.Record.from_dict(r.data) for r in SweepRecord.objects.filter(job_id__in=job_ids)}
 
@@ -172,6 +189,48 @@ class OrmStore:
         log.warning("job %s completed by the reaper: %s", action.job_id, action.assessment.reason)
         return True
 
+    def rerun(self, action: plan.Action) -> bool:
+        """Enqueue the held-up attempt's run again through the binding's optional `rerun(job)`; a host without
+        one gets its job failed with the reason. Publishing twice is harmless (start.superseded, Nats-Msg-Id)."""
+        b = self.binding
+        with transaction.atomic():
+            job = self._locked(action, unstarted_states(b))
+            if job is None:
+                return False
+            rerun = getattr(b, "rerun", None)
+            if rerun is None:
+                b.fail(job, f"{action.reason}; the host cannot enqueue it again (no JobBinding.rerun)")
+            else:
+                b.log(job, f"{action.reason}; its run is enqueued again", level="WARNING")
+                rerun(job)
+        log.warning("job %s: %s", action.job_id, action.reason)
+        return True
+
+    def fail_start(self, action: plan.Action) -> bool:
+        with transaction.atomic():
+            job = self._locked(action, unstarted_states(self.binding))
+            if job is None:
+                return False
+            self.binding.fail(job, action.reason)
+        log.warning("job %s failed by the sweep: %s", action.job_id, action.reason)
+        return True
+
+    def end_cancel(self, action: plan.Action) -> bool:
+        """End a stuck cancel through the binding's optional `revoke(job, reason)`, else through `fail`."""
+        b = self.binding
+        with transaction.atomic():
+            job = self._locked(action, stopping_states(b))
+            if job is None:
+                return False
+            getattr(b, "revoke", b.fail)(job, action.reason)
+        log.warning("job %s ended by the sweep: %s", action.job_id, action.reason)
+        return True
+
+    def _locked(self, action: plan.Action, states: list[str]):
+        """The job under its row lock if it is still in `states` and in the attempt the sweep looked at."""
+        job = self.binding.model.objects.select_for_update().get(pk=action.job_id)
+        return job if job.status in states and self.binding.attempt(job) == action.attempt else None
+
     def warn(self, action: plan.Action) -> None:
         job = self.binding.model.objects.get(pk=action.job_id)
         self.binding.log(job, action.assessment.reason, level="WARNING")
@@ -207,6 +266,16 @@ def _not_published_yet(job, condition: Condition, binding) -> bool:
     creates the stream and sets STARTED only after the publish (under this row lock). A missing queue
     then is one not created yet, not a lost one."""
     return condition in (Condition.STREAM_LOST, Condition.CONSUMER_LOST) and job.status in binding.startable_states
+
+
+def unstarted_states(binding) -> list[str]:
+    """A job in one of these waits for its run to publish (PENDING)."""
+    return [s for s in binding.startable_states if s not in binding.running_states]
+
+
+def stopping_states(binding) -> list[str]:
+    """A job in one of these waits for its cancel to end (CANCELING)."""
+    return [s for s in binding.busy_states if s not in binding.startable_states and s not in binding.running_states]
 
 
 async def _quiet(call):

@@ -3,9 +3,12 @@ first, each image published once (Nats-Msg-Id); off, what Antenna does (no lock,
 
 from __future__ import annotations
 
+import time
+
 from django.db import transaction
 
 from fixes.django import runtime
+from fixes.plan import start_overdue
 
 
 class StartRefused(Exception):
@@ -19,7 +22,8 @@ class StartRefused(Exception):
 def begin(job_id: int, status: str):
     """Begin the job's next attempt in `status` (PENDING, RETRY) and return the saved job.
 
-    Raises StartRefused while the job is busy, or QueueUnavailable when NATS cannot confirm the leftovers
+    Raises StartRefused while the job is busy (but a Start whose run published nothing within start_timeout
+    is taken over: its run was lost), or QueueUnavailable when NATS cannot confirm the leftovers
     are gone (then nothing was changed and the caller may retry).
     """
     binding = runtime.binding()
@@ -28,11 +32,12 @@ def begin(job_id: int, status: str):
         binding.begin_attempt(job, binding.attempt(job) + 1, status)
         job.save()
         return job
-    from fixes.django.models import Handout, PendingCleanup, ResultRecord, SweepRecord
+    from fixes.django.models import AttemptRecord, Handout, PendingCleanup, ResultRecord, SweepRecord
 
     with transaction.atomic():
         job = binding.model.objects.select_for_update().get(pk=job_id)
-        if job.status in binding.busy_states:
+        lost = _lost_run(binding, job)
+        if job.status in binding.busy_states and not lost:
             raise StartRefused(job)
         runtime.bridge().call(lambda q: q.delete(job_id))
         binding.clear_state(job_id)
@@ -40,7 +45,25 @@ def begin(job_id: int, status: str):
         job.save()
         for model in (SweepRecord, PendingCleanup, ResultRecord, Handout):
             model.objects.filter(job_id=job_id).delete()
+        AttemptRecord.objects.update_or_create(job_id=job_id, attempt=binding.attempt(job),
+                                               defaults={"began_at": time.time()})
+        if lost:
+            binding.log(job, f"{lost}; this Start begins attempt {binding.attempt(job)}", level="WARNING")
     return job
+
+
+def _lost_run(binding, job) -> str:
+    """Why a busy job may be started anyway: its Start's run published nothing within start_timeout."""
+    from fixes.django.models import AttemptRecord
+    from fixes.django.reaper import unstarted_states
+
+    if job.status not in unstarted_states(binding):
+        return ""
+    attempt = binding.attempt(job)
+    record = AttemptRecord.objects.filter(job_id=job.pk, attempt=attempt).first()
+    if record is None or not start_overdue(record.began_at, record.published is not None, time.time(), runtime.config()):
+        return ""
+    return f"attempt {attempt} published nothing within {runtime.config().start_timeout:g}s of its Start"
 
 
 def superseded(job, attempt: int) -> bool:

@@ -8,5 +8,6 @@ from fixes.django import reaper
 @shared_task(name="fixes.sweep", ignore_result=True)
 def sweep() -> dict:
     result = reaper.sweep()
-    return {"looked_at": result.looked_at, "failed": result.failed, "unreachable": result.unreachable}
+    return {"looked_at": result.looked_at, "failed": result.failed, "rerun": result.rerun, "ended": result.ended,
+            "unreachable": result.unreachable}
 

@@ -43,6 +43,16 @@ class NatsPause(ServiceFault):
     service, action, heal_action = "nats", "pause", "resume"
 
 
+class NatsFreeze(ServiceFault):
+    verb, help = "nats-freeze", "SIGSTOP nats-server until healed: clients stay connected and hang; heal: SIGCONT"
+    service, action, heal_action = "nats", "pause", "resume"
+
+
+class RedisKill(ServiceFault):
+    verb, help = "redis-kill", "SIGKILL redis-server (the broker too: no task can be sent); heal: start it, empty"
+    service, action = "redis", "kill"
+
+
 class RedisRestart(ServiceFault):
     verb, help = "redis-restart", "restart redis-server; it keeps nothing (progress and Celery queue gone)"
     one_shot = True
@@ -83,5 +93,10 @@ class CeleryDown(ServiceFault):
     service, action = "celery_worker", "stop"
 
 
-PROCESS_FAULTS = (NatsKill, NatsRestart, NatsPause, RedisRestart, RedisFlush, WebKill, WebRestart, BeatDown,
-                  CeleryDown)
+class CeleryKill(ServiceFault):
+    verb, help = "celery-kill", "SIGKILL the Celery worker with the tasks it runs; heal: start it again"
+    service, action = "celery_worker", "kill"
+
+
+PROCESS_FAULTS = (NatsKill, NatsRestart, NatsPause, NatsFreeze, RedisKill, RedisRestart, RedisFlush, WebKill,
+                  WebRestart, BeatDown, CeleryDown, CeleryKill)

@@ -27,10 +27,13 @@ def _settings_for(env: dict[str, str]) -> dict:
 
 def _reset_caches() -> None:
     from fixes.django import runtime
+    from harness.sandbox.celery_app import app
     from harness.sandbox.jobs import progress
 
     runtime.reset()
     progress.client.cache_clear()
+    app.conf.broker_url = settings.REDIS_URL  # tasks sent from this process reach the stack's workers
+    app.close()  # its connections to the previous broker
 
 
 @contextlib.contextmanager

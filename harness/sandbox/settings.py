@@ -75,6 +75,7 @@ TASKS_FETCH_TIMEOUT = float(_env("FETCH_TIMEOUT", "0.5"))  # seconds a /tasks/ c
 DATA_UPLOAD_MAX_MEMORY_SIZE = int(_env("MAX_BODY_BYTES", str(16 * 1024 * 1024)))
 WORKER_MAX_RESULTS_PER_POST = int(_env("MAX_RESULTS_PER_POST", "1000"))  # more results in one POST: 413
 PROJECT_SCOPING = _env("PROJECT_SCOPING", "on") != "off"  # off: any token may touch any job (the old hole)
+RUN_JOB_RETRIES = int(_env("RUN_JOB_RETRIES", "30"))  # run_job retries a publish NATS refused, RETRY_DELAY apart
 
 CELERY_BROKER_URL = REDIS_URL
 CELERY_RESULT_BACKEND = None

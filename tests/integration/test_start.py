@@ -131,6 +131,31 @@ def test_a_retry_landing_during_a_deferred_cleanup_keeps_its_queue(sandbox_db, m
     assert job.attempt == 2 and job.status == "RETRY"
     assert runtime.bridge().call(lambda q: q.snapshot(job.pk, 2)).messages == 2
     assert not PendingCleanup.objects.filter(job_id=job.pk).exists()
+@pytest.mark.stack(fixes="on")
+def test_a_rerun_of_a_lost_run_stores_each_task_once(sandbox_db):
+    """The sweep enqueues a lost run again; the lost one may have published part of its tasks (killed
+    mid-publish), or may still publish later (it hung on NATS). Each task is stored once, and a run that
+    comes after the job reached STARTED publishes nothing."""
+    import threading
+
+    from fixes.django import runtime, start
+    from harness.factories import JobFactory
+
+    job = start.begin(JobFactory(images=6).pk, "PENDING")
+    tasks = [(i, b"{}") for i in range(6)]
+    assert start.publish(job.pk, job.attempt, tasks[:2]) == 2  # the killed run got this far
+    stored = []
+    runs = [threading.Thread(target=lambda: stored.append(start.publish(job.pk, job.attempt, tasks)))
+            for _ in range(2)]  # the rerun, and the lost run coming back at the same moment
+    for run in runs:
+        run.start()
+    for run in runs:
+        run.join(30)
+
+    assert sum(stored) == 4
+    assert runtime.bridge().call(lambda q: q.snapshot(job.pk, job.attempt)).messages == 6
+    job.status = "STARTED"
+    assert start.superseded(job, job.attempt)  # a third run after the job started: skipped
     runtime.bridge().call(lambda q: q.delete(job.pk))
 
 
@@ -152,3 +177,21 @@ def test_a_retry_polled_before_its_queue_exists_is_not_failed_as_lost(sandbox_db
 
     start.publish(job.pk, job.attempt, [(i, b"{}") for i in range(3)])
     assert len(reaper.hand_out(job, batch=4, timeout=2.0)) == 3  # the tasks are handed out once it exists
+def test_a_start_takes_over_an_attempt_whose_run_published_nothing_within_start_timeout(sandbox_db):
+    from fixes.django import runtime, start
+    from fixes.django.models import AttemptRecord
+    from harness.factories import JobFactory
+
+    job = start.begin(JobFactory(images=2).pk, "PENDING")  # its run never comes
+    with pytest.raises(start.StartRefused):
+        start.begin(job.pk, "PENDING")  # PENDING is busy while the run may still come
+    AttemptRecord.objects.filter(job_id=job.pk, attempt=1).update(
+        began_at=AttemptRecord.objects.get(job_id=job.pk, attempt=1).began_at - runtime.config().start_timeout)
+
+    again = start.begin(job.pk, "PENDING")
+
+    assert again.attempt == 2 and again.status == "PENDING"
+    assert AttemptRecord.objects.filter(job_id=job.pk, attempt=2).exists()
+    assert any("attempt 1 published nothing within" in line.message for line in again.logs.all())
+    with pytest.raises(start.StartRefused):
+        start.begin(job.pk, "PENDING")  # attempt 2 is fresh

@@ -173,3 +173,27 @@ def _counts_once_redis_answers(binding, job, timeout: float = 10.0):
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.1)
+def test_a_lost_start_is_run_again_and_a_stuck_cancel_is_ended(sweep_on):
+    """Through the ORM and the sandbox binding: a Start whose run never came is enqueued again (the stack's
+    Celery worker runs it: STARTED), a job left CANCELING is REVOKED a bound after the sweep first saw it."""
+    from django.conf import settings
+
+    from fixes.django import reaper, start
+    from harness.factories import JobFactory
+    from harness.sandbox.jobs.models import Job
+    from harness.waiting import poll_until
+
+    settings.FIXES = dataclasses.replace(settings.FIXES, start_timeout=0.5)
+    lost = start.begin(JobFactory(images=2).pk, "PENDING").pk  # no run_job was ever enqueued
+    canceling = started_job(sweep_on, images=1)
+    Job.objects.filter(pk=canceling).update(status="CANCELING")  # the cancel's revoke raised
+
+    first = reaper.sweep()
+    assert not (first.rerun or first.ended)  # both within the bound
+    poll_until(lambda: reaper.sweep().rerun == [lost], timeout=10, interval=0.2, what="the lost run enqueued again")
+
+    assert poll_until(lambda: Job.objects.get(pk=lost).status == "STARTED", timeout=30, interval=0.2,
+                      what="the run enqueued again has published")
+    poll_until(lambda: reaper.sweep() and Job.objects.get(pk=canceling).status == "REVOKED", timeout=10,
+               interval=0.2, what="the stuck cancel ended")
+    assert any("CANCELING for" in line.message for line in Job.objects.get(pk=canceling).logs.all())

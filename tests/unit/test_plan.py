@@ -10,7 +10,7 @@ import dataclasses
 from fixes.config import FixesConfig
 from fixes.layout import QueueLayout
 from fixes.model import Condition, JobCounts, QueueSnapshot
-from fixes.plan import Action, Record, run_once
+from fixes.plan import Action, Record, Waiting, run_once, start_overdue
 
 LAYOUT = QueueLayout(ack_wait=1.0, max_deliver=3)
 CONFIG = FixesConfig(sweep_interval=1.0, stuck_grace=1.0)
@@ -30,6 +30,8 @@ class Job:
     attempt: int = 1
     counts: JobCounts = JobCounts(expected=5, processed=2)
     log: list = dataclasses.field(default_factory=list)
+    began_at: float | None = None  # when its attempt's Start began (PENDING jobs)
+    reruns: list = dataclasses.field(default_factory=list)
 
 
 class Store:
@@ -76,6 +78,28 @@ class Store:
         self.cleanups += 1
         return 0
 
+    # jobs held up before NATS: PENDING (began_at: the app's AttemptRecord) and CANCELING
+    def waiting(self):
+        return {i: Waiting(j.attempt, "cancel" if j.status == "CANCELING" else "start", j.began_at)
+                for i, j in self.jobs.items() if j.status in ("PENDING", "CANCELING")}
+
+    def rerun(self, action: Action) -> bool:
+        return self._held(action, "PENDING", lambda job: job.reruns.append(action.reason))
+
+    def fail_start(self, action: Action) -> bool:
+        return self._held(action, "PENDING", lambda job: (setattr(job, "status", "FAILURE"), job.log.append(action.reason)))
+
+    def end_cancel(self, action: Action) -> bool:
+        return self._held(action, "CANCELING", lambda job: (setattr(job, "status", "REVOKED"), job.log.append(action.reason)))
+
+    def _held(self, action: Action, status: str, act) -> bool:
+        self.before_act()
+        job = self.jobs[action.job_id]
+        if job.status != status or job.attempt != action.attempt:
+            return False
+        act(job)
+        return True
+
 
 class Nats:
     """fixes.plan.QueueReader in memory: one snapshot per job, or unreachable from some job on."""
@@ -111,7 +135,7 @@ def world(n: int = 1):
 
 
 def sweep(store, nats, clock, config=CONFIG):
-    result = run_once(store, nats, LAYOUT, config, clock=clock)
+    result = run_once(store, nats, LAYOUT, config, clock=clock, wall=clock)
     clock.now += config.sweep_interval
     return result
 
@@ -260,3 +284,99 @@ def test_a_job_that_completes_itself_between_the_look_and_the_act_is_left_alone(
     sweep(store, nats, clock)
     store.before_act = lambda: setattr(store.jobs[1], "status", "SUCCESS")
     assert sweep(store, nats, clock).completed == []
+# --- jobs held up before NATS: a Start whose run never ran, a cancel that never ended -------------------
+
+HELD = dataclasses.replace(CONFIG, start_timeout=5.0)
+
+
+def held(status: str = "PENDING", began_ago: float | None = 0.0):
+    clock, store, nats = world()
+    store.jobs[1].status = status
+    store.jobs[1].began_at = None if began_ago is None else clock.now - began_ago
+    return clock, store, nats
+
+
+def test_a_start_whose_run_never_ran_is_enqueued_again_once_then_failed_with_its_reason():
+    clock, store, nats = held()
+    assert [sweep(store, nats, clock, HELD).rerun for _ in range(5)] == [[]] * 5  # within start_timeout
+    assert sweep(store, nats, clock, HELD).rerun == [1]
+    assert "published nothing 5s after its Start" in store.jobs[1].reruns[0]
+    assert [sweep(store, nats, clock, HELD).ended for _ in range(4)] == [[]] * 4  # the new run gets its own bound
+    assert sweep(store, nats, clock, HELD).ended == [1]
+    assert store.jobs[1].status == "FAILURE" and len(store.jobs[1].reruns) == 1
+    assert "attempt 1 never started" in store.jobs[1].log[0] and "enqueued again 1 time(s)" in store.jobs[1].log[0]
+
+
+def test_a_start_older_than_the_bound_is_acted_on_at_the_first_look():
+    clock, store, nats = held(began_ago=60)
+    assert sweep(store, nats, clock, HELD).rerun == [1]
+
+
+def test_a_job_that_reached_started_is_no_longer_held():
+    clock, store, nats = held(began_ago=4)
+    sweep(store, nats, clock, HELD)
+    store.jobs[1].status = "STARTED"  # its run published meanwhile
+    assert sweep(store, nats, clock, HELD).rerun == [] and "waiting" not in store.records[1]
+
+
+def test_a_new_start_restarts_the_clock():
+    clock, store, nats = held(began_ago=60)
+    sweep(store, nats, clock, HELD)  # enqueued again
+    store.jobs[1].attempt, store.jobs[1].began_at = 2, clock.now  # a person pressed Start (taken over)
+    assert [sweep(store, nats, clock, HELD).ended for _ in range(5)] == [[]] * 5
+    assert sweep(store, nats, clock, HELD).rerun == [1]  # attempt 2's own bound, its own rerun
+    assert store.jobs[1].status == "PENDING"
+
+
+def test_a_start_or_cancel_landing_between_the_look_and_the_act_wins():
+    clock, store, nats = held(began_ago=60)
+    store.before_act = lambda: setattr(store.jobs[1], "attempt", 2)
+    assert sweep(store, nats, clock, HELD).rerun == [] and store.jobs[1].reruns == []
+    clock, store, nats = held(status="CANCELING", began_ago=None)
+    for _ in range(5):
+        sweep(store, nats, clock, HELD)
+    store.before_act = lambda: setattr(store.jobs[1], "status", "REVOKED")  # the cancel finished by itself
+    assert sweep(store, nats, clock, HELD).ended == [] and store.jobs[1].log == []
+
+
+def test_a_rerun_that_raised_is_tried_again_on_the_next_pass():
+    clock, store, nats = held(began_ago=60)
+    broker_down = [True]
+
+    def rerun(action):
+        if broker_down[0]:
+            raise ConnectionError("broker down")
+        return Store.rerun(store, action)
+
+    store.rerun = rerun
+    assert sweep(store, nats, clock, HELD).skipped == [1] and Record.from_dict(store.records[1]).reruns == 0
+    broker_down[0] = False
+    assert sweep(store, nats, clock, HELD).rerun == [1] and Record.from_dict(store.records[1]).reruns == 1
+
+
+def test_a_stuck_cancel_is_ended_a_bound_after_the_sweep_first_saw_it():
+    clock, store, nats = held(status="CANCELING", began_ago=None)
+    assert [sweep(store, nats, clock, HELD).ended for _ in range(5)] == [[]] * 5
+    assert sweep(store, nats, clock, HELD).ended == [1]
+    assert store.jobs[1].status == "REVOKED" and "CANCELING for 5s" in store.jobs[1].log[0]
+
+
+def test_a_start_without_a_record_is_timed_from_the_first_look():
+    clock, store, nats = held(began_ago=None)
+    assert [sweep(store, nats, clock, HELD).rerun for _ in range(5)] == [[]] * 5
+    assert sweep(store, nats, clock, HELD).rerun == [1]
+
+
+def test_held_jobs_need_no_nats_and_the_sweep_switch_stops_it():
+    clock, store, nats = held(began_ago=60)
+    nats.down_from = 1
+    assert sweep(store, nats, clock, HELD).rerun == [1]
+    clock, store, nats = held(began_ago=60)
+    assert sweep(store, nats, clock, dataclasses.replace(HELD, sweep=False)).rerun == []
+
+
+def test_start_overdue_only_when_nothing_was_published_within_the_bound():
+    assert start_overdue(began_at=0.0, published=False, now=5.0, config=HELD)
+    assert not start_overdue(began_at=0.0, published=False, now=4.9, config=HELD)
+    assert not start_overdue(began_at=0.0, published=True, now=60.0, config=HELD)
+    assert not start_overdue(began_at=None, published=False, now=60.0, config=HELD)

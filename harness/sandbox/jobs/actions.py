@@ -8,6 +8,8 @@ from django.utils import timezone
 from fixes.django import start as fixes_start
 from harness.sandbox.jobs.models import Job, JobState
 
+BROKER_TRIES = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
+
 
 def start(job_id: int, retry: bool = False) -> Job:
     """Start or retry: the fixes' begin (Antenna: stage params reset, no lock, no state check; with the
@@ -31,8 +33,9 @@ def cancel(job_id: int) -> Job:
             return job
         job.status = JobState.CANCELING
         job.save()
-    if job.task_id:
-        app.control.revoke(job.task_id)
+    if job.task_id:  # the broker down: a 503 after a few tries (kombu's default retries a lost connection forever)
+        with app.connection_for_write(transport_options=BROKER_TRIES) as connection:
+            app.control.revoke(job.task_id, connection=connection)
     return revoke(job_id)
 
 

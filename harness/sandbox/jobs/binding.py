@@ -66,6 +66,20 @@ class SandboxJobs:
             stage.update(status=JobState.SUCCESS, progress=1.0)
         job.save()
         job.log(f"Completed by the reaper: {counts.processed} images processed, {counts.failed} failed")
+    def rerun(self, job) -> None:
+        """Optional: enqueue the run of the job's current attempt again (the sweep found it lost)."""
+        from harness.sandbox.jobs.tasks import run_job
+
+        job.task_id = run_job.apply_async(args=[job.pk, job.attempt]).id
+        job.save(update_fields=["task_id"])
+
+    def revoke(self, job, reason: str) -> None:
+        """Optional: end a cancel that never finished the way the cancel would have: REVOKED."""
+        job.status = JobState.REVOKED
+        job.finished_at = timezone.now()
+        job.progress["summary"]["status"] = JobState.REVOKED
+        job.save()
+        job.log(reason, level="WARNING")
 
     def log(self, job, message: str, level: str = "INFO") -> None:
         job.log(message, level=level)

@@ -6,6 +6,7 @@ import json
 import logging
 
 from celery import shared_task
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -19,7 +20,7 @@ log = logging.getLogger(__name__)
 RETRY_DELAY = 1.0  # seconds before a result task retries after NATS/Redis trouble
 
 
-@shared_task(bind=True, max_retries=30, ignore_result=True)
+@shared_task(bind=True, ignore_result=True)
 def run_job(self, job_id: int, attempt: int) -> None:
     job = Job.objects.get(pk=job_id)
     if fixes_start.superseded(job, attempt):
@@ -37,7 +38,10 @@ def run_job(self, job_id: int, attempt: int) -> None:
         progress.initialise(job_id, [i for i, _ in images])
         stored = fixes_start.publish(job_id, attempt, tasks)
     except QueueUnavailable as exc:
-        raise self.retry(exc=exc, countdown=RETRY_DELAY) from exc
+        if self.request.retries >= settings.RUN_JOB_RETRIES:  # Antenna's run_job: log the error, raise
+            job.log(f"Job #{job_id} failed: {exc}", level="ERROR")
+            raise
+        raise self.retry(exc=exc, countdown=RETRY_DELAY, max_retries=settings.RUN_JOB_RETRIES) from exc
     with transaction.atomic():
         job = Job.objects.select_for_update().get(pk=job_id)
         if fixes_start.superseded(job, attempt):
