@@ -50,6 +50,28 @@ def _bound(job_id: int, attempt: int, subjects: list[str], images: list[str | No
     return bind_to_handouts(subjects, images, handed, triaged)
 
 
+def handed_out_images(job, reply_subjects: list[str]) -> list[str | None]:
+    """Per reply subject, the image whose task the server handed out under it in the job's current attempt
+    (None when unknown, or without `fencing`, which records the handouts). An error result may name no image
+    (the worker protocol allows `image_id: null`): this says which image failed."""
+    out: list[str | None] = [None] * len(reply_subjects)
+    if not runtime.config().fencing:
+        return out
+    seqs = {}
+    for i, subject in enumerate(reply_subjects):
+        try:
+            seqs[i] = parse_reply_subject(subject).stream_seq
+        except ValueError:
+            continue
+    if not seqs:
+        return out
+    handed = dict(Handout.objects.filter(job_id=job.pk, attempt=runtime.binding().attempt(job),
+                                         stream_seq__in=set(seqs.values())).values_list("stream_seq", "image"))
+    for i, seq in seqs.items():
+        out[i] = handed.get(seq)
+    return out
+
+
 def extend(job, reply_subjects: list[str]) -> int:
     """A worker says it is still busy with these tasks: restart their ack_wait (+WPI); returns how many."""
     if runtime.config().fencing:

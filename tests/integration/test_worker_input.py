@@ -55,7 +55,7 @@ def test_one_malformed_result_is_400_naming_the_field_and_the_good_one_is_not_lo
     poll_until(lambda: processed(sandbox, job_id) == 1, timeout=20, interval=0.2, what="the good result counted")
 
 
-@pytest.mark.parametrize("image_id", [None, -1, "-1", "x", "1.5", ""])
+@pytest.mark.parametrize("image_id", [-1, "-1", "x", "1.5", ""])
 def test_error_result_without_a_valid_image_id_is_refused_not_acked(sandbox, api, image_id):
     job_id = started_job(sandbox, images=1)
     [task] = reserve(api, job_id, 1)
@@ -64,6 +64,26 @@ def test_error_result_without_a_valid_image_id_is_refused_not_acked(sandbox, api
                                            "result": {"error": "broken", "image_id": image_id}}]})
     assert response.status_code == 400, response.text  # before: queued, acked, never counted
     assert "results[0].result.image_id" in response.json()["error"]
+
+
+def test_error_result_naming_no_image_is_counted_for_the_image_handed_out(sandbox, api):
+    """The protocol allows `image_id: null` on an error result: the image is the one handed out under its reply
+    subject. Before: queued, acked and never counted (the job then failed as "exhausted max_deliver")."""
+    job_id = started_job(sandbox, images=1)
+    [task] = reserve(api, job_id, 1)
+    post(api, job_id, [{"reply_subject": task["reply_subject"], "result": {"error": "broken", "image_id": None}}])
+    sandbox.client.wait_for_status(job_id, "SUCCESS", timeout=30)
+    assert sandbox.client.job(job_id)["progress"]["stages"][1]["params"][2]["value"] == 1  # failed: 1
+
+
+def test_error_result_naming_no_image_and_no_handout_is_refused(sandbox, api):
+    job_id = started_job(sandbox, images=1)
+    [task] = reserve(api, job_id, 1)
+    forged = _with_seq(task["reply_subject"], parse_reply_subject(task["reply_subject"]).stream_seq + 7)
+    response = api.post(f"/jobs/{job_id}/result/", json={"results": [
+        {"reply_subject": forged, "result": {"error": "broken", "image_id": None}}]})
+    assert response.status_code == 400, response.text
+    assert "results[0].result.image_id is null" in response.json()["error"]
 
 
 def test_result_for_another_jobs_image_is_refused(sandbox, api):

@@ -93,7 +93,8 @@ def _result_item(item, at: str) -> None:
     at = f"{at}.result"
     if "error" in result:
         _typed(result, "error", str, at, "a string", required=True)
-        _image_id(result.get("image_id"), f"{at}.image_id")
+        if result.get("image_id") is not None:  # null is the protocol's "the worker does not know which image"
+            _image_id(result["image_id"], f"{at}.image_id")
         return
     images = result.get("source_images")
     if not isinstance(images, list) or not images:
@@ -161,13 +162,15 @@ def _image_id(value, at: str) -> None:
         _fail(f"{at} must be a positive integer image id")
 
 
-def result_image_ids(items: list[dict]) -> list[tuple[str, int]]:
-    """(field, image id) each validated result names; the view checks they are images of the job."""
+def result_image_ids(items: list[dict]) -> list[tuple[str, int | None]]:
+    """(field, image id) each validated result names (None: an error result naming no image); the view checks
+    they are images of the job."""
     out = []
     for i, item in enumerate(items):
         result = item["result"]
         if "error" in result:
-            out.append((f"results[{i}].result.image_id", int(result["image_id"])))
+            image = result.get("image_id")
+            out.append((f"results[{i}].result.image_id", None if image is None else int(image)))
         else:
             out.append((f"results[{i}].result.source_images[0].id", int(result["source_images"][0]["id"])))
     return out

@@ -153,6 +153,7 @@ def result(request, job_id: int):
 
     job = scope.job_of(request, job_id)
     items = validation.results(request.data, settings.WORKER_MAX_RESULTS_PER_POST)
+    _name_unnamed_images(job, items)
     _images_of_job(job, validation.result_image_ids(items))
     refused = intake.accept(job, [item["reply_subject"] for item in items], [item["result"] for item in items])
     accepted = [[item["reply_subject"], item["result"]] for item, why in zip(items, refused, strict=True) if why is None]
@@ -167,7 +168,20 @@ def result(request, job_id: int):
     return Response({"status": "accepted", "job_id": job_id, "results_queued": len(accepted), "tasks": answers})
 
 
-def _images_of_job(job: Job, named: list[tuple[str, int]]) -> None:
+def _name_unnamed_images(job: Job, items: list[dict]) -> None:
+    """An error result may say `image_id: null`; the fixes know which image was handed out under its reply
+    subject. One that no handout names is refused: acked, it would never be counted."""
+    unnamed = [item for item in items if "error" in item["result"] and item["result"].get("image_id") is None]
+    if not unnamed:
+        return
+    for item, image in zip(unnamed, intake.handed_out_images(job, [i["reply_subject"] for i in unnamed]), strict=True):
+        if image is None:
+            raise ValidationError({"error": f"results[{items.index(item)}].result.image_id is null and its reply_subject "
+                                            f"names no task handed out for job {job.pk}: the failed image is unknown"})
+        item["result"]["image_id"] = image
+
+
+def _images_of_job(job: Job, named: list[tuple[str, int | None]]) -> None:
     """A result for an image the job does not have would be acked and never counted: refuse it."""
     known = set(job.images.filter(pk__in={image for _, image in named}).values_list("pk", flat=True))
     for field, image in named:
