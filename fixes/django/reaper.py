@@ -6,6 +6,7 @@ workers poll); `sweep` runs from Celery beat and needs no worker at all (fixes.p
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 import time
@@ -17,15 +18,17 @@ from fixes import plan
 from fixes.assess import assess
 from fixes.django import runtime
 from fixes.django.cleanup import retry_pending
-from fixes.django.models import ResultRecord, SweepRecord
+from fixes.django.models import AttemptRecord, ResultRecord, SweepRecord
 from fixes.jetstream.errors import QueueMissing, QueueUnavailable
 from fixes.jetstream.inspect import SNAPSHOT_CONCURRENCY, SNAPSHOT_TIMEOUT
-from fixes.model import Assessment, Condition, JobCounts, Observation
+from fixes.model import LOST, Assessment, Condition, JobCounts, Observation
 
 log = logging.getLogger(__name__)
 
 DETAIL_LIMIT = 20
 STORE_BATCH = 1000
+HELD_READ_LIMIT = 5000  # a lost-tasks failure reads at most this many held tasks to name the lost images
+HELD_READ_CONCURRENCY = 64
 
 
 def hand_out(job, batch: int, timeout: float) -> list:
@@ -50,7 +53,7 @@ def check_inline(job) -> Assessment | None:
     judged = assess(first, runtime.layout(), config)
     if judged.condition is Condition.NATS_UNREACHABLE:
         raise QueueUnavailable("NATS did not answer")  # an empty fetch from a hung server is no "drained"
-    if judged.condition not in (Condition.DEAD_TASKS, Condition.STREAM_LOST, Condition.CONSUMER_LOST):
+    if judged.condition is not Condition.DEAD_TASKS and judged.condition not in LOST:
         return judged
     judged = assess(observe(job), runtime.layout(), config, previous=first)  # the two reads are not atomic
     if judged.act:
@@ -98,15 +101,18 @@ class OrmStore:
 
     def counts_of(self, jobs: list, queued: bool = True) -> dict[int, JobCounts | Exception]:
         """The binding's counts (counts_many when it has one: an error of the whole call stands for every job),
-        plus the results each job's current attempt has queued within the backlog grace."""
+        plus the results each job's current attempt has queued within the backlog grace, and what the attempt
+        published (AttemptRecord)."""
         b = self.binding
         many = getattr(b, "counts_many", None) or (lambda js: {j.pk: _or_error(b.counts, j) for j in js})
         found = _or_error(many, jobs)
         found = found if isinstance(found, dict) else {job.pk: found for job in jobs}
-        queued = self._queued({job.pk: b.attempt(job) for job in jobs}) if queued else {}
+        attempts = {job.pk: b.attempt(job) for job in jobs}
+        queued = self._queued(attempts) if queued else {}
+        published = _published(attempts)
         out = {job.pk: found.get(job.pk, KeyError("no counts for this job")) for job in jobs}
-        return {pk: dataclasses.replace(c, results_queued=queued[pk]) if isinstance(c, JobCounts) and queued.get(pk)
-                else c for pk, c in out.items()}
+        return {pk: dataclasses.replace(c, results_queued=queued.get(pk, 0), **published.get(pk, {}))
+                if isinstance(c, JobCounts) else c for pk, c in out.items()}
 
     def _queued(self, attempts: dict[int, int]) -> dict[int, int]:
         """Results queued in the current attempt and not stored, within result_backlog_grace (older ones are
@@ -124,7 +130,7 @@ class OrmStore:
 
     def fail(self, action: plan.Action) -> bool:
         b = self.binding
-        reason = action.assessment.reason + self._dead_letters(action)
+        reason = action.assessment.reason + self._dead_letters(action) + self._lost_images(action)
         with transaction.atomic():
             job = b.model.objects.select_for_update().get(pk=action.job_id)
             if job.status not in b.running_states or b.attempt(job) != action.attempt:
@@ -161,6 +167,50 @@ class OrmStore:
             parts.append(f"{f'image {image}' if image else f'seq {letter.stream_seq}'} ({letter.deliveries} deliveries)")
         more = f" (+{total - DETAIL_LIMIT} more)" if total > DETAIL_LIMIT else ""
         return f". Dead letters: {', '.join(parts)}{more}" if parts else ""
+
+
+    def _lost_images(self, action: plan.Action) -> str:
+        """Name the images whose tasks are gone: the unprocessed ones (the binding's sample) that no task still
+        held in the stream is for. Reads the held tasks: a rare path, and bounded."""
+        judged = action.assessment
+        if judged.condition is not Condition.TASKS_LOST:
+            return ""
+        job_id, seen = action.job_id, judged.evidence
+        unprocessed = seen.get("unprocessed_image_ids") or []
+        seqs = range(seen.get("first_seq") or 1, (seen.get("last_seq") or 0) + 1)
+        if not unprocessed or len(seqs) > HELD_READ_LIMIT:
+            return ""
+
+        async def read(q):
+            gate = asyncio.Semaphore(HELD_READ_CONCURRENCY)
+
+            async def one(seq):
+                async with gate:
+                    return await q.read_task(job_id, seq)
+
+            return await asyncio.gather(*(one(seq) for seq in seqs))
+
+        try:
+            payloads = runtime.bridge().call(read) if seqs else []
+        except Exception as exc:
+            log.info("no lost-image detail for job %s: %r", job_id, exc)
+            return ""
+        held = {self.binding.image_of_task(p) for p in payloads if p}
+        lost = [image for image in unprocessed if image not in held]
+        if not lost:
+            return ""
+        complete = len(unprocessed) >= seen.get("remaining", 0)
+        more = (len(lost) if complete else max(judged.dead, len(lost))) - DETAIL_LIMIT
+        return (f". Images that can never be handed out: {', '.join(lost[:DETAIL_LIMIT])}"
+                + (f" (+{more} more)" if more > 0 else ""))
+
+
+def _published(attempts: dict[int, int]) -> dict[int, dict]:
+    """What each job's current attempt published, when the publish finished."""
+    rows = AttemptRecord.objects.filter(job_id__in=list(attempts), published__isnull=False).values(
+        "job_id", "attempt", "published", "published_at", "published_server")
+    return {r["job_id"]: {k: r[k] for k in ("published", "published_at", "published_server")}
+            for r in rows if attempts.get(r["job_id"]) == r["attempt"]}
 
 
 async def _quiet(call):
