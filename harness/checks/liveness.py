@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from harness.checks.ops import (
@@ -72,6 +73,35 @@ def failure_has_reason(history: Sequence[Op], snapshot: dict) -> Verdict:
         if not reasons:
             violations.append({"job": job["id"], "last_log_lines": [line["message"] for line in job["logs"][-3:]]})
     return verdict("failure_has_reason", violations, {"failed_jobs": failed})
+
+
+LOSS_FAULTS = ("stream-recreate", "stream-purge", "nats-lose-writes")  # faults that take tasks out of a stream
+LOSS_WORDS = re.compile(r"\b(lost|gone|purged|aged out)\b", re.IGNORECASE)
+
+
+def lost_tasks_named(history: Sequence[Op], snapshot: dict) -> Verdict:
+    """A job whose tasks a fault took out of its stream (LOSS_FAULTS; nats-lose-writes without a job hits
+    every job started before it) ends SUCCESS (what was lost was done) or FAILURE with a reason that names
+    the loss (LOSS_WORDS): not STARTED with nothing left to hand out, nor failed as "exhausted".
+
+    No job hit in the snapshot: unknown (the run is judged only when it injected such a fault)."""
+    hit: set[int] = set()
+    for op in select(history, f="inject", type="ok"):
+        value = op.value if isinstance(op.value, dict) else {}
+        if value.get("fault") in LOSS_FAULTS:
+            target = job_of(op)
+            hit |= {target} if target is not None else {job_of(s) for s in select(history, f="start", type="ok")
+                                                         if s.time <= op.time} - {None}
+    judged = [job for job in jobs_of(snapshot) if job["id"] in hit]
+    if not judged:
+        return no_evidence("lost_tasks_named", "no job in the snapshot lost tasks to a fault", {"hit": len(hit)})
+    violations = []
+    for job in judged:
+        reasons = [line["message"] for line in job["logs"] if line["level"] == "ERROR"]
+        if job["status"] == "SUCCESS" or job["status"] == "FAILURE" and any(LOSS_WORDS.search(r) for r in reasons):
+            continue
+        violations.append({"job": job["id"], "status": job["status"], "reason": [r[:200] for r in reasons[-1:]]})
+    return verdict("lost_tasks_named", violations, {"jobs_hit": len(judged)})
 
 
 def services_alive(history: Sequence[Op], snapshot: dict) -> Verdict:
