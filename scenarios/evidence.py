@@ -40,6 +40,20 @@ def still_started(queue: Callable[[dict], bool], what: str) -> Evidence:
                                                   for job in _jobs(snapshot)))
 
 
+def lost_unnamed(queue: Callable[[dict, dict], bool], what: str) -> Evidence:
+    """A job whose queue matched `queue(look, job)` at some look ended STARTED, or failed without naming the loss."""
+    from harness.checks.liveness import LOSS_WORDS
+
+    def unnamed(job: dict) -> bool:
+        reasons = [line["message"] for line in job["logs"] if line["level"] == "ERROR"]
+        return job["status"] == "STARTED" or job["status"] == "FAILURE" and not any(map(LOSS_WORDS.search, reasons))
+
+    return Evidence(f"a job STARTED at the end or failed for something else, {what}",
+                    lambda history, snapshot: any(unnamed(job) and any(queue(look, job) for look in
+                                                                       _queue_looks(history, snapshot, job))
+                                                  for job in _jobs(snapshot)))
+
+
 def stream_held(factor: float) -> Evidence:
     """The job's stream held at least `factor` x its images at some look."""
     def shows(history, snapshot):

@@ -10,12 +10,12 @@ stream is empty, 5 were published").
 """
 
 from scenarios.base import Ctx, scenario
-from scenarios.evidence import still_started
+from scenarios.evidence import lost_unnamed
 
 
 @scenario(expect_off={"terminal_within_bound", "lost_tasks_named"},
-          evidence=still_started(lambda q: q.get("stream_exists") and q.get("messages") == 0,
-                                 "its stream there but empty"),
+          evidence=lost_unnamed(lambda q, job: q.get("stream_exists") and q.get("last_seq") == 0,
+                                "its stream there but empty"),
           guards={"stream_lost_detection"})
 def run(ctx: Ctx) -> None:
     job = ctx.job(images=5)

@@ -8,12 +8,12 @@ Fixes off: STARTED forever. Fixes on: the job fails naming the 3 images that can
 """
 
 from scenarios.base import Ctx, scenario
-from scenarios.evidence import still_started
+from scenarios.evidence import lost_unnamed
 
 
-@scenario(expect_off={"terminal_within_bound", "lost_tasks_named"},
-          evidence=still_started(lambda q: q.get("stream_exists") and q.get("messages") == 0,
-                                 "its stream there but purged"),
+@scenario(expect_off={"lost_tasks_named"},
+          evidence=lost_unnamed(lambda q, job: q.get("stream_exists") and q.get("first_seq", 0) > job["images"],
+                                "its stream purged"),
           guards={"stream_lost_detection"})
 def run(ctx: Ctx) -> None:
     job = ctx.job(images=5)
