@@ -41,17 +41,16 @@ def still_started(queue: Callable[[dict], bool], what: str) -> Evidence:
 
 
 def lost_unnamed(queue: Callable[[dict, dict], bool], what: str) -> Evidence:
-    """A job whose queue matched `queue(look, job)` at some look ended STARTED, or failed without naming the loss."""
-    from harness.checks.liveness import LOSS_WORDS
+    """A job whose queue matched `queue(look, job)` at some look is a violation of lost_tasks_named: STARTED at
+    the end, or failed without naming the loss and its cause."""
+    from harness.checks.liveness import lost_tasks_named
 
-    def unnamed(job: dict) -> bool:
-        reasons = [line["message"] for line in job["logs"] if line["level"] == "ERROR"]
-        return job["status"] == "STARTED" or job["status"] == "FAILURE" and not any(map(LOSS_WORDS.search, reasons))
+    def shows(history, snapshot):
+        unnamed = {v["job"] for v in lost_tasks_named(history, snapshot).samples if isinstance(v, dict)}
+        return any(job["id"] in unnamed and any(queue(look, job) for look in _queue_looks(history, snapshot, job))
+                   for job in _jobs(snapshot))
 
-    return Evidence(f"a job STARTED at the end or failed for something else, {what}",
-                    lambda history, snapshot: any(unnamed(job) and any(queue(look, job) for look in
-                                                                       _queue_looks(history, snapshot, job))
-                                                  for job in _jobs(snapshot)))
+    return Evidence(f"a job STARTED at the end or failed without naming the loss and its cause, {what}", shows)
 
 
 def stream_held(factor: float) -> Evidence:

@@ -82,7 +82,7 @@ def test_failure_has_reason_on_no_job():
 # --- lost_tasks_named --------------------------------------------------------------------------------------------
 
 LOST = [{"level": "ERROR", "message": "3 of 5 tasks can never be handed out: they are gone from NATS stream job_1 "
-                                      "(lost writes: the stream ends at seq 2, 5 were published)"}]
+                                      "(purged: 5 were published, it holds 0 (seq 6..5))"}]
 
 
 def purged(at: float = T0 + 1, job_id: int | None = 1) -> list[Op]:
@@ -97,6 +97,13 @@ def test_a_job_failed_naming_its_lost_tasks():
 @verdict_case("lost_tasks_named", False)
 def test_a_job_whose_lost_tasks_were_called_exhausted():
     return [*start(T0), *purged()], snapshot(job(status="FAILURE", logs=REASON))
+
+
+@verdict_case("lost_tasks_named", False)
+def test_a_crash_that_lost_tasks_called_a_deleted_stream():
+    crash = call("nemesis", "inject", T0 + 1, {"fault": "nats-lose-writes"})
+    gone = [{"level": "ERROR", "message": "NATS stream job_1 is gone (stream deleted); 3 of 5 tasks have no result"}]
+    return [*start(T0), *crash], snapshot(job(status="FAILURE", logs=gone))
 
 
 @verdict_case("lost_tasks_named", False)
