@@ -13,13 +13,12 @@ from scenarios.base import Ctx, scenario
 from scenarios.evidence import lost_unnamed
 
 
-@scenario(expect_off={"terminal_within_bound", "lost_tasks_named"},
+@scenario(expect_off={"lost_tasks_named"},
           evidence=lost_unnamed(lambda q, job: q.get("stream_exists") and q.get("last_seq") == 0,
                                 "its stream there but empty"),
           guards={"stream_lost_detection"})
 def run(ctx: Ctx) -> None:
     job = ctx.job(images=5)
     ctx.work(job, tasks=2)
-    ctx.wait_for_progress(job, processed=2)
     ctx.fault("stream-recreate", job=job)
     ctx.workers("healthy", job, background=True)

@@ -20,5 +20,6 @@ from scenarios.evidence import lost_unnamed
           guards={"stream_lost_detection"})
 def run(ctx: Ctx) -> None:
     job = ctx.job(images=5)
+    ctx.wait_published(job)  # Antenna HEAD sets STARTED before it publishes
     ctx.fault("nats-lose-writes", job=job, tail=3)
     ctx.workers("healthy", job, background=True)

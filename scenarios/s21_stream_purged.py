@@ -18,6 +18,5 @@ from scenarios.evidence import lost_unnamed
 def run(ctx: Ctx) -> None:
     job = ctx.job(images=5)
     ctx.work(job, tasks=2)
-    ctx.wait_for_progress(job, processed=2)
     ctx.fault("stream-purge", job=job)
     ctx.workers("healthy", job, background=True)

@@ -14,7 +14,7 @@ from scenarios.base import Ctx, scenario
 from scenarios.evidence import lost_unnamed
 
 
-@scenario(expect_off={"terminal_within_bound", "lost_tasks_named"},
+@scenario(expect_off={"lost_tasks_named"},
           evidence=lost_unnamed(lambda q, job: q.get("stream_exists") is False, "its stream rolled back out of the store"),
           guards={"stream_lost_detection"})
 def run(ctx: Ctx) -> None:

@@ -104,7 +104,10 @@ def _cut_tail(store: Path, stream: str, tail: int) -> int:
     """Truncate the stream's newest message block before its last `tail` records and drop the stream's
     state index (written as lazily), so the server rebuilds the stream from the blocks. Returns how many
     records were cut."""
-    [stream_dir] = glob.glob(str(store / "jetstream" / "*" / "streams" / stream))
+    found = glob.glob(str(store / "jetstream" / "*" / "streams" / stream))
+    if len(found) != 1:
+        raise RuntimeError(f"nats: no file store of stream {stream} to lose writes of (found {found})")
+    stream_dir = found[0]
     blocks = sorted(Path(stream_dir, "msgs").glob("*.blk"), key=lambda p: int(p.stem))
     data = blocks[-1].read_bytes()
     starts, offset = [], 0
