@@ -53,3 +53,24 @@ def test_a_deferred_cleanup_never_deletes_a_later_attempts_queue(sandbox_db):
     assert runtime.bridge().call(lambda q: q.snapshot(job.pk, job.attempt)).messages == 2
     assert not PendingCleanup.objects.filter(job_id=job.pk).exists()
     runtime.bridge().call(lambda q: q.delete(job.pk))
+
+
+@pytest.mark.stack(fixes="on")
+def test_an_attempt_records_when_it_began_and_what_its_stream_held_after_the_publish(sandbox_db):
+    """What the reaper compares the stream with (lost tasks): one row per attempt, reset by the next Start."""
+    from fixes.django import runtime, start
+    from fixes.django.models import AttemptRecord
+    from fixes.django.reaper import OrmStore
+    from harness.factories import JobFactory
+
+    job = start.begin(JobFactory(images=3).pk, "PENDING")
+    began = AttemptRecord.objects.get(job_id=job.pk, attempt=job.attempt)
+    assert began.began_at > 0 and began.published is None
+    start.publish(job.pk, job.attempt, [(i, b"{}") for i in range(3)])
+    start.publish(job.pk, job.attempt, [(i, b"{}") for i in range(3)])  # a re-run still records what is held
+    done = AttemptRecord.objects.get(job_id=job.pk, attempt=job.attempt)
+    assert done.published == 3 and done.published_at >= began.began_at
+    assert done.published_server == runtime.bridge().call(lambda q: q.snapshot(job.pk, job.attempt)).server_id
+    counts = OrmStore().counts_of([job])[job.pk]
+    assert (counts.published, counts.published_server) == (3, done.published_server)
+    runtime.bridge().call(lambda q: q.delete(job.pk))
