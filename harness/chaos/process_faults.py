@@ -47,7 +47,7 @@ class NatsLoseWrites(Fault):
     verb, help, positional = ("nats-lose-writes", "crash of a lazily fsyncing nats-server: kill -9, and the disk "
                               "lacks JOB's last --tail N tasks (or, without JOB, everything since nats-disk-mark)",
                               "job")
-    one_shot = True
+    one_shot, positional_optional = True, True
 
     def inject(self, target: FaultTarget, job: int | None = None, tail: int = 0, **args) -> dict:
         from harness.checks.subjects import stream_name
