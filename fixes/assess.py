@@ -7,6 +7,8 @@ Every rule is written against measured JetStream behaviour:
   delivered.last_active (bumped by every delivery and +WPI, not by acks or empty fetches) stops moving.
 * After a server restart with an ephemeral store the stream is simply gone (and server_id changes); that is
   task loss, never completion.
+* A stream that exists can still have lost tasks (a crash with lazy fsync, a purge, max_age): only the app's
+  record of what the attempt published tells that apart from "nothing published yet" or "exhausted".
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import dataclasses
 
 from fixes.config import FixesConfig
 from fixes.layout import QueueLayout
-from fixes.model import Assessment, Condition, JobCounts, Observation, QueueSnapshot
+from fixes.model import LOST, Assessment, Condition, JobCounts, Observation, QueueSnapshot
 
 MAX_LISTED_IMAGES = 20
 
@@ -36,7 +38,7 @@ def assess(current: Observation, layout: QueueLayout, config: FixesConfig, previ
     evidence = _evidence(current, layout, previous)
     confirmed = config.confirmations <= 1 or (previous is not None and _steady(condition, current, previous)
                                                and _classify(previous, layout, config, None)[0] == condition)
-    if condition in (Condition.STREAM_LOST, Condition.CONSUMER_LOST):
+    if condition in LOST:
         actionable = config.stream_lost_detection and dead > 0
     elif condition is Condition.STUCK_NO_FETCHER:
         actionable = config.stuck_detection  # stuck_action says whether acting means failing or warning
@@ -65,11 +67,13 @@ def _classify(obs: Observation, layout: QueueLayout, config: FixesConfig,
         name = layout.stream(snap.job_id) if what == "stream" else snap.consumer or f"of job {snap.job_id}"
         tail = f"{lost} of {counts.expected} tasks have no result" if lost else "every task has a result"
         condition = Condition.STREAM_LOST if what == "stream" else Condition.CONSUMER_LOST
-        return condition, lost, f"NATS {what} {name} is gone ({_loss_cause(snap, previous, what)}); {tail}"
+        return condition, lost, f"NATS {what} {name} is gone ({_loss_cause(snap, counts, previous, what)}); {tail}"
     if counts.remaining <= 0:
         return Condition.FINISHED, 0, f"all {counts.expected} tasks have a result"
     if counts.results_queued > 0:
         return Condition.HEALTHY, 0, f"{counts.results_queued} results accepted and waiting to be stored"
+    if config.stream_lost_detection and (lost := _lost(snap, counts, layout)):
+        return Condition.TASKS_LOST, lost, _lost_reason(lost, snap, counts, layout, previous)
     if snap.quiescent:
         if snap.last_seq == 0 and snap.delivered_stream_seq == 0:
             return Condition.HEALTHY, 0, "no task published yet"
@@ -106,6 +110,8 @@ def _steady(condition: Condition, current: Observation, previous: Observation) -
     same_progress = current.counts.processed == previous.counts.processed
     if condition is Condition.DEAD_TASKS:
         return same_progress and current.snapshot.last_seq == previous.snapshot.last_seq
+    if condition is Condition.TASKS_LOST:  # the loss is in the stream: workers may go on with what it still holds
+        return current.snapshot.last_seq == previous.snapshot.last_seq
     return same_progress or condition is not Condition.STUCK_NO_FETCHER
 
 
@@ -117,11 +123,51 @@ def _idle(snap: QueueSnapshot) -> float | None:
     return None if snap.last_active is None else snap.now - snap.last_active
 
 
-def _loss_cause(snap: QueueSnapshot, previous: Observation | None, what: str) -> str:
-    before = previous.snapshot.server_id if previous is not None else None
-    if before and snap.server_id and before != snap.server_id:
-        return f"server restarted: id {before} → {snap.server_id}"
-    return f"{what} deleted"
+def _lost(snap: QueueSnapshot, counts: JobCounts, layout: QueueLayout) -> int:
+    """How many unprocessed images' tasks the stream can no longer hand out (0: none provably).
+
+    Limits retention keeps every task the attempt published (1..published); workqueue drops the acked ones,
+    which are at most the processed ones. Whatever is missing beyond that was lost; it counts against the
+    unprocessed images that nothing pending or in flight can still serve (a result read after the snapshot
+    only lowers that bound).
+    """
+    if not counts.published or counts.remaining <= 0:
+        return 0
+    held_at_least = counts.published - (counts.processed if layout.retention == "workqueue" else 0)
+    missing = held_at_least - snap.messages
+    return max(0, min(missing, counts.remaining - snap.outstanding))
+
+
+def _lost_reason(lost: int, snap: QueueSnapshot, counts: JobCounts, layout: QueueLayout,
+                 previous: Observation | None) -> str:
+    return (f"{lost} of {counts.expected} tasks can never be handed out: they are gone from NATS stream "
+            f"{layout.stream(snap.job_id)} ({_lost_cause(snap, counts, layout, previous)})")
+
+
+def _lost_cause(snap: QueueSnapshot, counts: JobCounts, layout: QueueLayout, previous: Observation | None) -> str:
+    """What the stream's state says happened to the tasks the attempt published."""
+    published, held = counts.published, f"it holds {snap.messages} (seq {snap.first_seq}..{snap.last_seq})"
+    age = snap.taken_at - counts.published_at if counts.published_at is not None else None
+    if age is not None and age > layout.max_age:
+        return f"aged out: published {_secs(age)} ago, the stream's max_age is {_secs(layout.max_age)}; {held}"
+    if snap.last_seq < published:
+        what = "the stream is empty" if snap.last_seq == 0 else f"the stream ends at seq {snap.last_seq}"
+        restart = _restart(snap, counts.published_server, previous)
+        return f"lost writes: {what}, {published} were published" + (f"; {restart}" if restart else "")
+    younger = f"younger than max_age {_secs(layout.max_age)}" if age is not None else "max_age not known to be reached"
+    return f"purged: {published} were published, {held}, {younger}"
+
+
+def _restart(snap: QueueSnapshot, at_publish: str | None, previous: Observation | None) -> str:
+    """"server restarted: id A → B" when the server id changed since the publish (or the look before)."""
+    for before in (at_publish, previous.snapshot.server_id if previous is not None else None):
+        if before and snap.server_id and before != snap.server_id:
+            return f"server restarted: id {before} → {snap.server_id}"
+    return ""
+
+
+def _loss_cause(snap: QueueSnapshot, counts: JobCounts, previous: Observation | None, what: str) -> str:
+    return _restart(snap, counts.published_server, previous) or f"{what} deleted"
 
 
 def _dead_reason(snap: QueueSnapshot, counts: JobCounts, layout: QueueLayout) -> str:

@@ -61,6 +61,11 @@ class JobCounts:
     failed: int = 0
     unprocessed_image_ids: tuple[str, ...] = ()
     results_queued: int = 0
+    # the fixes' own record of the attempt's publish (AttemptRecord), None until it finished: what the
+    # stream must still hold, and what it was like then (unix seconds, client clock; the server's id)
+    published: int | None = None
+    published_at: float | None = None
+    published_server: str | None = None
 
     @property
     def remaining(self) -> int:
@@ -92,10 +97,11 @@ class Condition(StrEnum):
     STUCK_NO_FETCHER, STREAM_LOST, CONSUMER_LOST = "stuck_no_fetcher", "stream_lost", "consumer_lost"
     NATS_UNREACHABLE = "nats_unreachable"
     WAITING_FOR_WORKERS = "waiting_for_workers"  # nothing was ever delivered; not acted on
+    TASKS_LOST = "tasks_lost"  # the stream holds fewer tasks than the attempt published (lost writes, purge, age)
 
 
-ACTIONABLE = frozenset({Condition.DEAD_TASKS, Condition.STUCK_NO_FETCHER, Condition.STREAM_LOST,
-                        Condition.CONSUMER_LOST})
+LOST = frozenset({Condition.STREAM_LOST, Condition.CONSUMER_LOST, Condition.TASKS_LOST})  # stream_lost_detection
+ACTIONABLE = frozenset({Condition.DEAD_TASKS, Condition.STUCK_NO_FETCHER, *LOST})
 
 
 @dataclass(frozen=True)

@@ -190,7 +190,7 @@ def _snapshots(queue: QueueReader, jobs: dict[int, int]) -> dict[int, QueueSnaps
 
 
 class SweepStore(Protocol):
-    """The host's side of a pass (fixes.django.reaper.OrmStore implements it with the ORM)."""
+    """The host's side of a pass (fixes.django.store.OrmStore implements it with the ORM)."""
 
     def running(self) -> dict[int, int]: ...  # {job_id: attempt} of running async jobs
     def previous(self, job_ids: list[int]) -> dict[int, Record]: ...

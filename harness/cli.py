@@ -330,6 +330,7 @@ def fault_command(
     batch: int = typer.Option(None, help="reserve-and-vanish / worker-kill: tasks to take."),
     repeat: bool = typer.Option(False, "--repeat", help="reserve-and-vanish: keep taking tasks (needs --for)."),
     hold: float = typer.Option(None, "--for", help="Heal after this many seconds (kill/pause faults)."),
+    tail: int = typer.Option(None, "--tail", help="nats-lose-writes JOB: how many of its last tasks the crash loses."),
     heal: bool = typer.Option(False, "--heal", help="Only heal: start again what this verb stops."),
 ):
     """Inject one fault into the stack of a running `chaos up` (`chaos fault list` shows the verbs)."""
@@ -350,13 +351,15 @@ def fault_command(
         fault().heal(target)
         console.print(f"{verb}: healed")
         return
-    if fault.positional and arg is None:
+    if fault.positional and arg is None and not fault.positional_optional:
         raise typer.BadParameter(f"{verb} needs {fault.positional.upper()}")
     args = fault.positional_args(arg)
     if wipe:
         args["wipe"] = True
     if batch is not None:
         args["batch"] = batch
+    if tail is not None:
+        args["tail"] = tail
     if repeat:
         if hold is None:
             raise typer.BadParameter("--repeat needs --for SECONDS: the vanishing worker lives in this process")

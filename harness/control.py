@@ -16,7 +16,7 @@ from pathlib import Path
 from harness import state
 from harness.waiting import poll_until
 
-SERVICE_VERBS = ("start", "stop", "kill", "restart", "pause", "resume", "wipe")
+SERVICE_VERBS = ("start", "stop", "kill", "restart", "pause", "resume", "wipe", "mark_disk", "lose_writes")
 
 
 def _inbox() -> Path:

@@ -46,6 +46,19 @@ def still(status: str, what: str) -> Evidence:
                     lambda history, snapshot: any(job["status"] == status for job in _jobs(snapshot)))
 
 
+def lost_unnamed(queue: Callable[[dict, dict], bool], what: str) -> Evidence:
+    """A job whose queue matched `queue(look, job)` at some look is a violation of lost_tasks_named: STARTED at
+    the end, or failed without naming the loss and its cause."""
+    from harness.checks.liveness import lost_tasks_named
+
+    def shows(history, snapshot):
+        unnamed = {v["job"] for v in lost_tasks_named(history, snapshot).samples if isinstance(v, dict)}
+        return any(job["id"] in unnamed and any(queue(look, job) for look in _queue_looks(history, snapshot, job))
+                   for job in _jobs(snapshot))
+
+    return Evidence(f"a job STARTED at the end or failed without naming the loss and its cause, {what}", shows)
+
+
 def stream_held(factor: float) -> Evidence:
     """The job's stream held at least `factor` x its images at some look."""
     def shows(history, snapshot):

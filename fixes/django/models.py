@@ -44,6 +44,7 @@ class AttemptRecord(models.Model):
     began_at = models.FloatField()  # unix seconds
     published = models.IntegerField(null=True)  # tasks stored in NATS; None until the publish finished
     published_at = models.FloatField(null=True)
+    published_server = models.CharField(max_length=64, null=True)  # NATS server_id then: names a restart since
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["job_id", "attempt"], name="fixes_one_record_per_attempt")]

@@ -31,8 +31,9 @@ def begin(job_id: int, status: str):
         job = binding.model.objects.get(pk=job_id)
         binding.begin_attempt(job, binding.attempt(job) + 1, status)
         job.save()
+        _began(job_id, binding.attempt(job))
         return job
-    from fixes.django.models import AttemptRecord, Handout, PendingCleanup, ResultRecord, SweepRecord
+    from fixes.django.models import Handout, PendingCleanup, ResultRecord, SweepRecord
 
     with transaction.atomic():
         job = binding.model.objects.select_for_update().get(pk=job_id)
@@ -45,8 +46,7 @@ def begin(job_id: int, status: str):
         job.save()
         for model in (SweepRecord, PendingCleanup, ResultRecord, Handout):
             model.objects.filter(job_id=job_id).delete()
-        AttemptRecord.objects.update_or_create(job_id=job_id, attempt=binding.attempt(job),
-                                               defaults={"began_at": time.time()})
+        _began(job_id, binding.attempt(job))
         if lost:
             binding.log(job, f"{lost}; this Start begins attempt {binding.attempt(job)}", level="WARNING")
     return job
@@ -55,7 +55,7 @@ def begin(job_id: int, status: str):
 def _lost_run(binding, job) -> str:
     """Why a busy job may be started anyway: its Start's run published nothing within start_timeout."""
     from fixes.django.models import AttemptRecord
-    from fixes.django.reaper import unstarted_states
+    from fixes.django.store import unstarted_states
 
     if job.status not in unstarted_states(binding):
         return ""
@@ -64,6 +64,13 @@ def _lost_run(binding, job) -> str:
     if record is None or not start_overdue(record.began_at, record.published is not None, time.time(), runtime.config()):
         return ""
     return f"attempt {attempt} published nothing within {runtime.config().start_timeout:g}s of its Start"
+
+
+def _began(job_id: int, attempt: int) -> None:
+    from fixes.django.models import AttemptRecord
+
+    fields = {"began_at": time.time(), "published": None, "published_at": None, "published_server": None}
+    AttemptRecord.objects.update_or_create(job_id=job_id, attempt=attempt, defaults=fields)
 
 
 def superseded(job, attempt: int) -> bool:
@@ -91,15 +98,28 @@ def publish(job_id: int, attempt: int, tasks: list[tuple[object, bytes]]) -> int
             await q.advisory_stream()
         if not fenced:
             await q.ensure(job_id, attempt)
-            return await q.publish(job_id, items)
-        await q.create(job_id, attempt)
-        if (await q.snapshot(job_id, attempt)).last_seq >= len(items) > 0:
-            return 0
-        return await q.publish(job_id, items)
+            stored = await q.publish(job_id, items)
+        else:
+            await q.create(job_id, attempt)
+            held = (await q.snapshot(job_id, attempt)).last_seq
+            stored = 0 if held >= len(items) > 0 else await q.publish(job_id, items)
+        return stored, await q.snapshot(job_id, attempt)
 
-    stored = runtime.bridge().call(run, timeout=max(30.0, len(items) / 1000))
+    stored, after = runtime.bridge().call(run, timeout=max(30.0, len(items) / 1000))
+    if after.reachable and after.stream_exists:
+        _published(job_id, attempt, after)
     if fenced:
         from fixes.django.cleanup import cleanup_job
 
         cleanup_job(job_id, attempt, reason=f"attempt {attempt} published after the job ended")
     return stored
+
+
+def _published(job_id: int, attempt: int, after) -> None:
+    """Record what the attempt's stream holds now: the reaper compares the stream with it (lost tasks)."""
+    from fixes.django.models import AttemptRecord
+
+    now = time.time()
+    fields = {"published": after.last_seq, "published_at": now, "published_server": after.server_id}
+    if not AttemptRecord.objects.filter(job_id=job_id, attempt=attempt).update(**fields):
+        AttemptRecord.objects.get_or_create(job_id=job_id, attempt=attempt, defaults={"began_at": now, **fields})

@@ -34,13 +34,14 @@ class Fault:
     verb: ClassVar[str] = ""
     help: ClassVar[str] = ""
     positional: ClassVar[str | None] = None  # the CLI's positional argument: "job" or "seconds"
+    positional_optional: ClassVar[bool] = False  # the verb also works without it
     timed: ClassVar[bool] = False  # takes `seconds` and heals itself after that long
     one_shot: ClassVar[bool] = False  # over once injected; heal only makes sure things run again
 
     @classmethod
     def positional_args(cls, value) -> dict:
         """The inject() keyword for the positional argument as given on a command line: {} without one."""
-        if cls.positional is None:
+        if cls.positional is None or value is None:
             return {}
         return {cls.positional: float(value) if cls.positional == "seconds" else int(value)}
 

@@ -119,6 +119,54 @@ class ConsumerDelete(Fault):
         return {"job": job, "deleted": asyncio.run(delete())}
 
 
+async def _on_stream(target: FaultTarget, job: int, act) -> dict:
+    """act(js, stream name) with a connection of its own (the fault is nobody the app knows)."""
+    import nats
+
+    from harness.checks.subjects import stream_name
+
+    nc = await nats.connect(target.nats_url, connect_timeout=2, allow_reconnect=False)
+    try:
+        return await act(nc.jetstream(timeout=5), stream_name(job))
+    finally:
+        await nc.close()
+
+
+class StreamRecreate(Fault):
+    verb, help, positional = ("stream-recreate", "delete the job's stream and create it again, empty, with the same "
+                              "config and consumers (a restore that brought back the definitions, not the data)", "job")
+    one_shot = True
+
+    def inject(self, target: FaultTarget, job: int, **args) -> dict:
+        import asyncio
+
+        async def recreate(js, stream: str) -> dict:
+            config = (await js.stream_info(stream)).config
+            consumers = [info.config for info in await js.consumers_info(stream)]
+            await js.delete_stream(stream)
+            await js.add_stream(config)
+            for consumer in consumers:
+                await js.add_consumer(stream, consumer)
+            return {"consumers": [c.durable_name for c in consumers]}
+
+        return {"job": job, **asyncio.run(_on_stream(target, job, recreate))}
+
+
+class StreamPurge(Fault):
+    verb, help, positional = "stream-purge", "purge the job's stream (an operator clearing a queue)", "job"
+    one_shot = True
+
+    def inject(self, target: FaultTarget, job: int, **args) -> dict:
+        import asyncio
+
+        async def purge(js, stream: str) -> dict:
+            before = (await js.stream_info(stream)).state.messages
+            await js.purge_stream(stream)
+            return {"purged": before}
+
+        return {"job": job, **asyncio.run(_on_stream(target, job, purge))}
+
+
 class ProgressSaveRace(Fault):
     verb, help, positional = ("progress-save-race",
                               "Antenna: the job's next progress save is held between its read and write, so a "
@@ -133,4 +181,5 @@ class ProgressSaveRace(Fault):
         return {"job": job, "seconds": seconds}
 
 
-JOB_FAULTS = (Revoke, DoubleStart, ReserveAndVanish, WorkerKill, ConsumerDelete, ProgressSaveRace)
+JOB_FAULTS = (Revoke, DoubleStart, ReserveAndVanish, WorkerKill, ConsumerDelete, StreamRecreate, StreamPurge,
+              ProgressSaveRace)

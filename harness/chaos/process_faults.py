@@ -53,6 +53,33 @@ class RedisKill(ServiceFault):
     service, action = "redis", "kill"
 
 
+class NatsLoseWrites(Fault):
+    verb, help, positional = ("nats-lose-writes", "crash of a lazily fsyncing nats-server: kill -9, and the disk "
+                              "lacks JOB's last --tail N tasks (or, without JOB, everything since nats-disk-mark)",
+                              "job")
+    one_shot, positional_optional = True, True
+
+    def inject(self, target: FaultTarget, job: int | None = None, tail: int = 0, **args) -> dict:
+        from harness.checks.subjects import stream_name
+
+        stream = stream_name(job) if job is not None else None
+        target.service("nats", "lose_writes", stream=stream, tail=tail)
+        return {"job": job, "tail": tail}
+
+    def heal(self, target: FaultTarget) -> dict:
+        target.service("nats", "start")
+        return {}
+
+
+class NatsDiskMark(Fault):
+    verb, help = "nats-disk-mark", "the moment nats-server last synced its store: nats-lose-writes goes back to it"
+    one_shot = True
+
+    def inject(self, target: FaultTarget, **args) -> dict:
+        target.service("nats", "mark_disk")
+        return {}
+
+
 class RedisRestart(ServiceFault):
     verb, help = "redis-restart", "restart redis-server; it keeps nothing (progress and Celery queue gone)"
     one_shot = True
@@ -98,5 +125,5 @@ class CeleryKill(ServiceFault):
     service, action = "celery_worker", "kill"
 
 
-PROCESS_FAULTS = (NatsKill, NatsRestart, NatsPause, NatsFreeze, RedisKill, RedisRestart, RedisFlush, WebKill,
-                  WebRestart, BeatDown, CeleryDown, CeleryKill)
+PROCESS_FAULTS = (NatsKill, NatsRestart, NatsPause, NatsFreeze, NatsLoseWrites, NatsDiskMark, RedisKill,
+                  RedisRestart, RedisFlush, WebKill, WebRestart, BeatDown, CeleryDown, CeleryKill)

@@ -16,7 +16,9 @@ from harness.checks.duplicates import (
     no_stale_results,
 )
 from harness.checks.liveness import (
+    LOSS_FAULTS,
     failure_has_reason,
+    lost_tasks_named,
     not_failed_with_results_in_hand,
     services_alive,
     terminal_within_bound,
@@ -28,6 +30,7 @@ from harness.history import Op
 CHECKS: dict[str, Checker] = {
     "terminal_within_bound": terminal_within_bound,
     "failure_has_reason": failure_has_reason,
+    "lost_tasks_named": lost_tasks_named,
     "not_failed_with_results_in_hand": not_failed_with_results_in_hand,
     "no_duplicate_tasks": no_duplicate_tasks,
     "no_duplicate_results": no_duplicate_results,
@@ -44,8 +47,9 @@ CHECKS: dict[str, Checker] = {
 }
 
 
-# Checks of what only some scenarios do, with the call whose invoke says the run set out to do it
-EXERCISED_BY = {"unauthorized_rejected": "unauthorized", "no_early_redelivery": "post", "refusals_name_the_field": "fuzz"}
+# Checks of what only some scenarios do, with the call whose invoke says the run set out to do it (a fault: its verb)
+EXERCISED_BY = {"unauthorized_rejected": "unauthorized", "no_early_redelivery": "post", "refusals_name_the_field": "fuzz",
+                "lost_tasks_named": LOSS_FAULTS}
 
 
 def judge(history: Sequence[Op], snapshot: dict, names: Iterable[str] | None = None) -> list[Verdict]:
@@ -60,7 +64,12 @@ def applicable(history: Sequence[Op]) -> list[str]:
     judged on how such requests are answered. A run that sent some but got no answer is: unknown.
     """
     invoked = {op.f for op in history if op.type == "invoke"}
-    return [name for name in CHECKS if name not in EXERCISED_BY or EXERCISED_BY[name] in invoked]
+    invoked |= {op.value.get("fault") for op in history if op.f == "inject" and isinstance(op.value, dict)}
+    return [name for name in CHECKS if name not in EXERCISED_BY or _exercised(EXERCISED_BY[name], invoked)]
+
+
+def _exercised(calls: str | tuple[str, ...], invoked: set) -> bool:
+    return any(call in invoked for call in ((calls,) if isinstance(calls, str) else calls))
 
 
 __all__ = ["CHECKS", "EXERCISED_BY", "MAX_SAMPLES", "Checker", "Verdict", "applicable", "check_safe", "compose",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from harness.checks.ops import (
@@ -72,6 +73,42 @@ def failure_has_reason(history: Sequence[Op], snapshot: dict) -> Verdict:
         if not reasons:
             violations.append({"job": job["id"], "last_log_lines": [line["message"] for line in job["logs"][-3:]]})
     return verdict("failure_has_reason", violations, {"failed_jobs": failed})
+
+
+# faults that take tasks out of a stream, and the word a failure reason names each one's cause with
+LOSS_CAUSES = {"stream-recreate": "empty", "stream-purge": "purge", "nats-lose-writes": "restart"}
+LOSS_FAULTS = tuple(LOSS_CAUSES)
+LOSS_WORDS = re.compile(r"\b(lost|gone|purged|aged out)\b", re.IGNORECASE)
+
+
+def lost_tasks_named(history: Sequence[Op], snapshot: dict) -> Verdict:
+    """A job whose tasks a fault took out of its stream (LOSS_FAULTS; nats-lose-writes without a job hits
+    every job started before it) ends SUCCESS (what was lost was done) or FAILURE with a reason that names
+    the loss (LOSS_WORDS) and its cause (LOSS_CAUSES: a crash is a server restart, not a deleted stream):
+    not STARTED with nothing left to hand out, nor failed as "exhausted".
+
+    No job hit in the snapshot: unknown (the run is judged only when it injected such a fault)."""
+    hit: dict[int, set[str]] = {}
+    for op in select(history, f="inject", type="ok"):
+        fault = op.value.get("fault") if isinstance(op.value, dict) else None
+        if fault in LOSS_CAUSES:
+            target = job_of(op)
+            jobs = {target} if target is not None else {job_of(s) for s in select(history, f="start", type="ok")
+                                                        if s.time <= op.time} - {None}
+            for job in jobs:
+                hit.setdefault(job, set()).add(LOSS_CAUSES[fault])
+    judged = [job for job in jobs_of(snapshot) if job["id"] in hit]
+    if not judged:
+        return no_evidence("lost_tasks_named", "no job in the snapshot lost tasks to a fault", {"hit": len(hit)})
+    violations = []
+    for job in judged:
+        reasons = [line["message"] for line in job["logs"] if line["level"] == "ERROR"]
+        named = any(LOSS_WORDS.search(r) and all(cause in r.lower() for cause in hit[job["id"]]) for r in reasons)
+        if job["status"] == "SUCCESS" or job["status"] == "FAILURE" and named:
+            continue
+        violations.append({"job": job["id"], "status": job["status"], "causes": sorted(hit[job["id"]]),
+                           "reason": [r[:200] for r in reasons[-1:]]})
+    return verdict("lost_tasks_named", violations, {"jobs_hit": len(judged)})
 
 
 def services_alive(history: Sequence[Op], snapshot: dict) -> Verdict:

@@ -82,6 +82,30 @@ def test_nats_stream_survives_restart_but_not_a_wipe():
     assert not tmpdir.exists()
 
 
+def test_nats_lose_writes_drops_a_streams_tail_or_rolls_back_to_the_mark():
+    with NatsServer() as server:
+        asyncio.run(stream_messages(server.url, create=True))
+        server.mark_disk()  # the disk holds one message
+        for _ in range(4):
+            asyncio.run(publish_one(server.url))
+        assert asyncio.run(stream_messages(server.url)) == 5
+        before = server.pid
+        assert server.lose_writes(stream="jobs", tail=2) == {"cut": 2}
+        assert server.pid != before and asyncio.run(stream_messages(server.url)) == 3
+        server.lose_writes()
+        assert asyncio.run(stream_messages(server.url)) == 1
+
+
+async def publish_one(url: str) -> None:
+    import nats
+
+    nc = await nats.connect(url, connect_timeout=2, max_reconnect_attempts=0)
+    try:
+        await nc.jetstream().publish("jobs.1", b"work")
+    finally:
+        await nc.close()
+
+
 def test_paused_nats_times_out_and_answers_after_resume():
     import nats
 

@@ -131,6 +131,8 @@ def test_a_retry_landing_during_a_deferred_cleanup_keeps_its_queue(sandbox_db, m
     assert job.attempt == 2 and job.status == "RETRY"
     assert runtime.bridge().call(lambda q: q.snapshot(job.pk, 2)).messages == 2
     assert not PendingCleanup.objects.filter(job_id=job.pk).exists()
+
+
 @pytest.mark.stack(fixes="on")
 def test_a_rerun_of_a_lost_run_stores_each_task_once(sandbox_db):
     """The sweep enqueues a lost run again; the lost one may have published part of its tasks (killed
@@ -177,6 +179,9 @@ def test_a_retry_polled_before_its_queue_exists_is_not_failed_as_lost(sandbox_db
 
     start.publish(job.pk, job.attempt, [(i, b"{}") for i in range(3)])
     assert len(reaper.hand_out(job, batch=4, timeout=2.0)) == 3  # the tasks are handed out once it exists
+
+
+@pytest.mark.stack(fixes="on")
 def test_a_start_takes_over_an_attempt_whose_run_published_nothing_within_start_timeout(sandbox_db):
     from fixes.django import runtime, start
     from fixes.django.models import AttemptRecord
@@ -195,3 +200,24 @@ def test_a_start_takes_over_an_attempt_whose_run_published_nothing_within_start_
     assert any("attempt 1 published nothing within" in line.message for line in again.logs.all())
     with pytest.raises(start.StartRefused):
         start.begin(job.pk, "PENDING")  # attempt 2 is fresh
+
+
+@pytest.mark.stack(fixes="on")
+def test_an_attempt_records_when_it_began_and_what_its_stream_held_after_the_publish(sandbox_db):
+    """What the reaper compares the stream with (lost tasks): one row per attempt, reset by the next Start."""
+    from fixes.django import runtime, start
+    from fixes.django.models import AttemptRecord
+    from fixes.django.store import OrmStore
+    from harness.factories import JobFactory
+
+    job = start.begin(JobFactory(images=3).pk, "PENDING")
+    began = AttemptRecord.objects.get(job_id=job.pk, attempt=job.attempt)
+    assert began.began_at > 0 and began.published is None
+    start.publish(job.pk, job.attempt, [(i, b"{}") for i in range(3)])
+    start.publish(job.pk, job.attempt, [(i, b"{}") for i in range(3)])  # a re-run still records what is held
+    done = AttemptRecord.objects.get(job_id=job.pk, attempt=job.attempt)
+    assert done.published == 3 and done.published_at >= began.began_at
+    assert done.published_server == runtime.bridge().call(lambda q: q.snapshot(job.pk, job.attempt)).server_id
+    counts = OrmStore().counts_of([job])[job.pk]
+    assert (counts.published, counts.published_server) == (3, done.published_server)
+    runtime.bridge().call(lambda q: q.delete(job.pk))

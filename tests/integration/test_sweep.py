@@ -173,6 +173,9 @@ def _counts_once_redis_answers(binding, job, timeout: float = 10.0):
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.1)
+
+
+@pytest.mark.stack(**NO_BEAT_SWEEP)
 def test_a_lost_start_is_run_again_and_a_stuck_cancel_is_ended(sweep_on):
     """Through the ORM and the sandbox binding: a Start whose run never came is enqueued again (the stack's
     Celery worker runs it: STARTED), a job left CANCELING is REVOKED a bound after the sweep first saw it."""

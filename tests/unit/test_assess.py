@@ -117,6 +117,93 @@ def test_stream_lost_with_every_result_in_is_reported_but_not_acted_on():
     assert verdict.condition is Condition.STREAM_LOST and not verdict.act
 
 
+# ---- lost tasks: the stream exists but holds fewer tasks than the attempt published ------------------------
+
+MAX_AGE = LAYOUT.max_age
+
+
+def published(o: Observation, n: int = 200, at: float = NOW - 600, server: str | None = "A") -> Observation:
+    return Observation(o.snapshot, dataclasses.replace(o.counts, published=n, published_at=at, published_server=server))
+
+
+def lost_cause(verdict) -> str:
+    assert verdict.condition is Condition.TASKS_LOST, verdict.reason
+    return verdict.reason.split("(", 1)[1]
+
+
+def test_an_empty_stream_after_a_publish_is_lost_not_waiting_for_a_first_task():
+    empty = obs(messages=0, first_seq=0, last_seq=0, delivered_stream_seq=0, delivered_consumer_seq=0)
+    assert assess(empty, LAYOUT, ONE).reason == "no task published yet"  # without the record: the old blind spot
+    verdict = assess(published(empty), LAYOUT, ONE)
+    assert verdict.act and verdict.dead == 12
+    assert verdict.reason == ("12 of 200 tasks can never be handed out: they are gone from NATS stream job_7 "
+                              "(lost writes: the stream is empty, 200 were published)")
+
+
+def test_a_lost_tail_is_named_with_the_server_restart_seen_since_the_publish():
+    tail = published(obs(processed=100, messages=150, last_seq=150, server_id="B"))
+    verdict = assess(tail, LAYOUT, ONE)
+    assert verdict.dead == 50  # 100 unprocessed, nothing pending: the 50 past seq 150 are gone
+    assert lost_cause(verdict) == ("lost writes: the stream ends at seq 150, 200 were published; "
+                                   "server restarted: id A → B)")
+    assert "exhausted" not in verdict.reason
+
+
+def test_lost_tasks_while_workers_still_hold_the_rest_fail_without_waiting_for_them():
+    tail = published(obs(processed=0, messages=150, last_seq=150, num_pending=140, num_ack_pending=10))
+    assert assess(tail, LAYOUT, ONE).dead == 50
+
+
+def test_server_restart_is_named_from_the_look_before_when_the_publish_did_not_record_an_id():
+    before = published(obs(processed=100, messages=150, last_seq=150, server_id="A"), server=None)
+    now = later(before, server_id="B")
+    assert lost_cause(assess(now, LAYOUT, TWO, before)).endswith("server restarted: id A → B)")
+
+
+def test_a_purge_is_named_while_the_tasks_are_younger_than_max_age():
+    purged = published(obs(processed=50, messages=0, first_seq=201, last_seq=200))
+    assert lost_cause(assess(purged, LAYOUT, ONE)) == (
+        "purged: 200 were published, it holds 0 (seq 201..200), younger than max_age 86400s)")
+
+
+def test_an_age_out_is_named_once_the_publish_is_older_than_max_age():
+    aged = published(obs(processed=50, messages=0, first_seq=201, last_seq=200), at=NOW - MAX_AGE - 5)
+    verdict = assess(aged, LAYOUT, ONE)
+    assert verdict.dead == 150
+    assert lost_cause(verdict).startswith("aged out: published 86405s ago, the stream's max_age is 86400s")
+
+
+@pytest.mark.parametrize("changes, counts", [
+    ({}, {}),  # every task still there (limits keeps the processed ones)
+    ({"messages": 150, "last_seq": 150}, {"published": None}),  # no record: an Antenna without the fixes' table
+    ({"messages": 150, "last_seq": 150}, {"processed": 200}),  # finished: nothing to lose
+    ({"messages": 150, "last_seq": 150, "num_pending": 12}, {}),  # every unprocessed task is still pending
+    ({"messages": 150, "last_seq": 150}, {"results_queued": 12}),  # results in hand for every unprocessed one
+])
+def test_no_loss_without_proof(changes, counts):
+    o = published(obs(**changes))
+    o = Observation(o.snapshot, dataclasses.replace(o.counts, **counts))
+    assert assess(o, LAYOUT, ONE).condition is not Condition.TASKS_LOST
+
+
+def test_workqueue_expects_acked_tasks_to_have_left():
+    layout = dataclasses.replace(LAYOUT, retention="workqueue")
+    healthy = published(obs(processed=188, messages=12, first_seq=189, last_seq=200))
+    assert assess(healthy, layout, ONE).condition is Condition.DEAD_TASKS  # exhausted, still in the stream
+    purged = published(obs(processed=188, messages=0, first_seq=201, last_seq=200))
+    assert lost_cause(assess(purged, layout, ONE)).startswith("purged: 200 were published, it holds 0")
+
+
+def test_lost_tasks_are_confirmed_on_two_looks_of_the_same_stream_and_gated_by_the_switch():
+    first = published(obs(processed=100, messages=150, last_seq=150))
+    assert not assess(first, LAYOUT, TWO).act
+    second = later(first, num_pending=0)
+    assert assess(second, LAYOUT, TWO, first).act and assess(second, LAYOUT, TWO, first).condition is Condition.TASKS_LOST
+    assert not assess(later(first, last_seq=151, messages=151), LAYOUT, TWO, first).confirmed  # still publishing?
+    off = FixesConfig(confirmations=1, stream_lost_detection=False)
+    assert assess(first, LAYOUT, off).condition is Condition.DEAD_TASKS  # what it was before: no silent change
+
+
 def queued(o: Observation, n: int) -> Observation:
     return Observation(o.snapshot, dataclasses.replace(o.counts, results_queued=n))
 
@@ -212,6 +299,9 @@ counts_ = st.builds(
     processed=st.integers(0, 600),
     failed=st.integers(0, 10),
     unprocessed_image_ids=st.lists(st.text(min_size=1, max_size=4), max_size=30).map(tuple),
+    published=st.none() | st.integers(0, 500),
+    published_at=st.none() | st.floats(0, 1e6, allow_nan=False),
+    published_server=st.sampled_from([None, "A", "B"]),
 )
 times = st.floats(0, 1e6, allow_nan=False)
 snapshots = st.builds(
@@ -254,6 +344,7 @@ ACTIONABLE = {
     Condition.STUCK_NO_FETCHER,
     Condition.STREAM_LOST,
     Condition.CONSUMER_LOST,
+    Condition.TASKS_LOST,
 }
 
 
@@ -276,8 +367,10 @@ def test_invariants(current, previous, layout, config):
         assert not verdict.act and verdict.dead == 0
     if verdict.condition is Condition.STUCK_NO_FETCHER and verdict.act:
         assert config.stuck_detection  # stuck_action "warn": the sweep plan warns instead of failing
-    if verdict.condition in (Condition.STREAM_LOST, Condition.CONSUMER_LOST) and verdict.act:
+    if verdict.condition in (Condition.STREAM_LOST, Condition.CONSUMER_LOST, Condition.TASKS_LOST) and verdict.act:
         assert config.stream_lost_detection and current.counts.remaining > 0
+    if verdict.condition is Condition.TASKS_LOST:  # only from the app's record, never more than can be missing
+        assert current.counts.published and 0 < verdict.dead <= current.counts.remaining - snap_.outstanding
     assert verdict.dead >= 0 and verdict.reason
 
 

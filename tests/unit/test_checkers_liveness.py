@@ -1,4 +1,4 @@
-"""terminal_within_bound, failure_has_reason, not_failed_with_results_in_hand, services_alive."""
+"""terminal_within_bound, failure_has_reason, lost_tasks_named, not_failed_with_results_in_hand, services_alive."""
 
 from harness.history import Op
 from tests.unit.test_checks_cases import (
@@ -77,6 +77,44 @@ def test_a_failure_without_an_error_line():
 @verdict_case("failure_has_reason", None)
 def test_failure_has_reason_on_no_job():
     return [], snapshot()
+
+
+# --- lost_tasks_named --------------------------------------------------------------------------------------------
+
+LOST = [{"level": "ERROR", "message": "3 of 5 tasks can never be handed out: they are gone from NATS stream job_1 "
+                                      "(purged: 5 were published, it holds 0 (seq 6..5))"}]
+
+
+def purged(at: float = T0 + 1, job_id: int | None = 1) -> list[Op]:
+    return call("nemesis", "inject", at, {"fault": "stream-purge", **({"job": job_id} if job_id else {})})
+
+
+@verdict_case("lost_tasks_named", True)
+def test_a_job_failed_naming_its_lost_tasks():
+    return [*start(T0), *purged()], snapshot(job(status="FAILURE", logs=LOST))
+
+
+@verdict_case("lost_tasks_named", False)
+def test_a_job_whose_lost_tasks_were_called_exhausted():
+    return [*start(T0), *purged()], snapshot(job(status="FAILURE", logs=REASON))
+
+
+@verdict_case("lost_tasks_named", False)
+def test_a_crash_that_lost_tasks_called_a_deleted_stream():
+    crash = call("nemesis", "inject", T0 + 1, {"fault": "nats-lose-writes"})
+    gone = [{"level": "ERROR", "message": "NATS stream job_1 is gone (stream deleted); 3 of 5 tasks have no result"}]
+    return [*start(T0), *crash], snapshot(job(status="FAILURE", logs=gone))
+
+
+@verdict_case("lost_tasks_named", False)
+def test_a_job_left_running_after_a_crash_lost_its_tasks():
+    crash = call("nemesis", "inject", T0 + 1, {"fault": "nats-lose-writes"})
+    return [*start(T0), *crash], snapshot(job(status="STARTED"), job(id=2, status="FAILURE", logs=LOST))
+
+
+@verdict_case("lost_tasks_named", None)
+def test_lost_tasks_named_without_a_job_hit():
+    return [*start(T0), *purged(job_id=7)], snapshot(job(status="FAILURE", logs=REASON))
 
 
 # --- not_failed_with_results_in_hand ---------------------------------------------------------------------------

@@ -1,0 +1,273 @@
+"""The sweep's I/O over Django: `OrmStore` (fixes.plan.SweepStore over the ORM and the host's binding) and
+`BridgeReader` (fixes.plan.QueueReader over the NATS bridge). The decisions are fixes.plan's."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import time
+
+from django.db import transaction
+from django.db.models import Count
+
+from fixes import plan
+from fixes.django import runtime
+from fixes.django.cleanup import retry_pending
+from fixes.django.models import AttemptRecord, ResultRecord, SweepRecord
+from fixes.jetstream.inspect import SNAPSHOT_CONCURRENCY, SNAPSHOT_TIMEOUT
+from fixes.model import Condition, JobCounts
+
+log = logging.getLogger(__name__)
+
+DETAIL_LIMIT = 20
+STORE_BATCH = 1000
+HELD_READ_LIMIT = 5000  # a lost-tasks failure reads at most this many held tasks to name the lost images
+HELD_READ_CONCURRENCY = 64
+
+
+class BridgeReader:
+    def snapshots(self, jobs: dict[int, int]) -> dict:
+        rounds = -(-len(jobs) // SNAPSHOT_CONCURRENCY)
+        return runtime.bridge().call(lambda q: q.snapshots(jobs, SNAPSHOT_CONCURRENCY, SNAPSHOT_TIMEOUT),
+                                     timeout=SNAPSHOT_TIMEOUT * rounds + 5.0)
+
+
+class OrmStore:
+    """fixes.plan.SweepStore over the Django ORM and the host's binding."""
+
+    def __init__(self):
+        self.binding = runtime.binding()
+        self._jobs: dict[int, object] = {}
+
+    def running(self) -> dict[int, int]:
+        b = self.binding
+        self._jobs = {job.pk: job for job in b.model.objects.filter(status__in=b.running_states) if b.is_async(job)}
+        return {pk: b.attempt(job) for pk, job in self._jobs.items()}
+
+    def waiting(self) -> dict[int, plan.Waiting]:
+        """Async jobs held up before NATS: a Start whose run has not published (began_at from the app's
+        AttemptRecord), a cancel that never ended."""
+        b = self.binding
+        unstarted, stopping = unstarted_states(b), stopping_states(b)
+        jobs = [job for job in b.model.objects.filter(status__in=unstarted + stopping) if b.is_async(job)]
+        began = {(r.job_id, r.attempt): r.began_at
+                 for r in AttemptRecord.objects.filter(job_id__in=[job.pk for job in jobs])}
+        out = {}
+        for job in jobs:
+            attempt = b.attempt(job)
+            if job.status in stopping:
+                out[job.pk] = plan.Waiting(attempt, "cancel")
+            elif attempt > 0:  # never Started (Antenna's CREATED): it waits for nobody
+                out[job.pk] = plan.Waiting(attempt, "start", began.get((job.pk, attempt)))
+        return out
+
+    def previous(self, job_ids: list[int]) -> dict[int, plan.Record]:
+        return {r.job_id: plan.Record.from_dict(r.data) for r in SweepRecord.objects.filter(job_id__in=job_ids)}
+
+    def counts(self, job_ids: list[int]) -> dict[int, JobCounts | Exception]:
+        return self.counts_of([self._jobs[i] for i in job_ids])
+
+    def counts_of(self, jobs: list, queued: bool = True) -> dict[int, JobCounts | Exception]:
+        """The binding's counts (counts_many when it has one: an error of the whole call stands for every job),
+        plus the results each job's current attempt has queued within the backlog grace, and what the attempt
+        published (AttemptRecord)."""
+        b = self.binding
+        many = getattr(b, "counts_many", None) or (lambda js: {j.pk: _or_error(b.counts, j) for j in js})
+        found = _or_error(many, jobs)
+        found = found if isinstance(found, dict) else {job.pk: found for job in jobs}
+        attempts = {job.pk: b.attempt(job) for job in jobs}
+        queued = self._queued(attempts) if queued else {}
+        published = _published(attempts)
+        out = {job.pk: found.get(job.pk, KeyError("no counts for this job")) for job in jobs}
+        return {pk: dataclasses.replace(c, results_queued=queued.get(pk, 0), **published.get(pk, {}))
+                if isinstance(c, JobCounts) else c for pk, c in out.items()}
+
+    def _queued(self, attempts: dict[int, int]) -> dict[int, int]:
+        """Results queued in the current attempt and not stored, within result_backlog_grace (older ones are
+        taken for lost - a killed Celery worker, a flushed broker - so they cannot hold a dead job open)."""
+        since = time.time() - runtime.config().result_backlog_grace
+        rows = (ResultRecord.objects.filter(job_id__in=list(attempts), stored=False, queued_at__gte=since)
+                .values("job_id", "attempt").annotate(n=Count("id")))
+        return {r["job_id"]: r["n"] for r in rows if attempts.get(r["job_id"]) == r["attempt"]}
+
+    def save(self, records: dict[int, plan.Record], running: list[int]) -> None:
+        SweepRecord.objects.bulk_create([SweepRecord(job_id=j, data=r.to_dict()) for j, r in records.items()],
+                                        batch_size=STORE_BATCH, update_conflicts=True, unique_fields=["job_id"],
+                                        update_fields=["data", "updated_at"])
+        SweepRecord.objects.exclude(job_id__in=running).delete()
+
+    def fail(self, action: plan.Action) -> bool:
+        b = self.binding
+        reason = action.assessment.reason + self._dead_letters(action) + self._lost_images(action)
+        with transaction.atomic():
+            job = b.model.objects.select_for_update().get(pk=action.job_id)
+            if job.status not in b.running_states or b.attempt(job) != action.attempt:
+                return False  # finished, cancelled or restarted since the look
+            if not_published_yet(job, action.assessment.condition, b):
+                return False
+            b.fail(job, reason)
+        log.warning("job %s failed by the reaper: %s", action.job_id, reason)
+        return True
+
+    def complete(self, action: plan.Action) -> bool:
+        """A job whose every task has a result but that was left running: the binding's optional
+        `complete(job)` ends it; a binding without one gets a warning on the job's log, once per pass."""
+        b = self.binding
+        with transaction.atomic():
+            job = b.model.objects.select_for_update().get(pk=action.job_id)
+            if job.status not in b.running_states or b.attempt(job) != action.attempt:
+                return False  # it ended by itself, or was restarted since the look
+            complete = getattr(b, "complete", None)
+            if complete is None:
+                b.log(job, f"{action.assessment.reason} but the job is still {job.status}", level="WARNING")
+                return False
+            complete(job)
+        log.warning("job %s completed by the reaper: %s", action.job_id, action.assessment.reason)
+        return True
+
+    def rerun(self, action: plan.Action) -> bool:
+        """Enqueue the held-up attempt's run again through the binding's optional `rerun(job)`; a host without
+        one gets its job failed with the reason. Publishing twice is harmless (start.superseded, Nats-Msg-Id)."""
+        b = self.binding
+        with transaction.atomic():
+            job = self._locked(action, unstarted_states(b))
+            if job is None:
+                return False
+            rerun = getattr(b, "rerun", None)
+            if rerun is None:
+                b.fail(job, f"{action.reason}; the host cannot enqueue it again (no JobBinding.rerun)")
+            else:
+                b.log(job, f"{action.reason}; its run is enqueued again", level="WARNING")
+                rerun(job)
+        log.warning("job %s: %s", action.job_id, action.reason)
+        return True
+
+    def fail_start(self, action: plan.Action) -> bool:
+        with transaction.atomic():
+            job = self._locked(action, unstarted_states(self.binding))
+            if job is None:
+                return False
+            self.binding.fail(job, action.reason)
+        log.warning("job %s failed by the sweep: %s", action.job_id, action.reason)
+        return True
+
+    def end_cancel(self, action: plan.Action) -> bool:
+        """End a stuck cancel through the binding's optional `revoke(job, reason)`, else through `fail`."""
+        b = self.binding
+        with transaction.atomic():
+            job = self._locked(action, stopping_states(b))
+            if job is None:
+                return False
+            getattr(b, "revoke", b.fail)(job, action.reason)
+        log.warning("job %s ended by the sweep: %s", action.job_id, action.reason)
+        return True
+
+    def _locked(self, action: plan.Action, states: list[str]):
+        """The job under its row lock if it is still in `states` and in the attempt the sweep looked at."""
+        job = self.binding.model.objects.select_for_update().get(pk=action.job_id)
+        return job if job.status in states and self.binding.attempt(job) == action.attempt else None
+
+    def warn(self, action: plan.Action) -> None:
+        job = self.binding.model.objects.get(pk=action.job_id)
+        self.binding.log(job, action.assessment.reason, level="WARNING")
+
+    def retry_cleanups(self) -> int:
+        return retry_pending()
+
+    def _dead_letters(self, action: plan.Action) -> str:
+        """Name the dead tasks from the captured advisories: which images, after how many deliveries."""
+        if action.assessment.condition is not Condition.DEAD_TASKS or not runtime.config().advisories:
+            return ""
+        job_id, attempt = action.job_id, action.attempt
+
+        async def read(q):
+            letters = await q.dead_letters(job_id, attempt)
+            return [(letter, await _quiet(q.read_task(job_id, letter.stream_seq))) for letter in letters[:DETAIL_LIMIT]], len(letters)
+
+        try:
+            named, total = runtime.bridge().call(read)
+        except Exception as exc:
+            log.info("no dead-letter detail for job %s: %r", job_id, exc)
+            return ""
+        parts = []
+        for letter, payload in named:
+            image = self.binding.image_of_task(payload) if payload else None
+            parts.append(f"{f'image {image}' if image else f'seq {letter.stream_seq}'} ({letter.deliveries} deliveries)")
+        more = f" (+{total - DETAIL_LIMIT} more)" if total > DETAIL_LIMIT else ""
+        return f". Dead letters: {', '.join(parts)}{more}" if parts else ""
+
+
+    def _lost_images(self, action: plan.Action) -> str:
+        """Name the images whose tasks are gone: the unprocessed ones (the binding's sample) that no task still
+        held in the stream is for. Reads the held tasks: a rare path, and bounded."""
+        judged = action.assessment
+        if judged.condition is not Condition.TASKS_LOST:
+            return ""
+        job_id, seen = action.job_id, judged.evidence
+        unprocessed = seen.get("unprocessed_image_ids") or []
+        seqs = range(seen.get("first_seq") or 1, (seen.get("last_seq") or 0) + 1)
+        if not unprocessed or len(seqs) > HELD_READ_LIMIT:
+            return ""
+
+        async def read(q):
+            gate = asyncio.Semaphore(HELD_READ_CONCURRENCY)
+
+            async def one(seq):
+                async with gate:
+                    return await q.read_task(job_id, seq)
+
+            return await asyncio.gather(*(one(seq) for seq in seqs))
+
+        try:
+            payloads = runtime.bridge().call(read) if seqs else []
+        except Exception as exc:
+            log.info("no lost-image detail for job %s: %r", job_id, exc)
+            return ""
+        held = {self.binding.image_of_task(p) for p in payloads if p}
+        lost = [image for image in unprocessed if image not in held]
+        if not lost:
+            return ""
+        complete = len(unprocessed) >= seen.get("remaining", 0)
+        more = (len(lost) if complete else max(judged.dead, len(lost))) - DETAIL_LIMIT
+        return (f". Images that can never be handed out: {', '.join(lost[:DETAIL_LIMIT])}"
+                + (f" (+{more} more)" if more > 0 else ""))
+
+
+def _published(attempts: dict[int, int]) -> dict[int, dict]:
+    """What each job's current attempt published, when the publish finished."""
+    rows = AttemptRecord.objects.filter(job_id__in=list(attempts), published__isnull=False).values(
+        "job_id", "attempt", "published", "published_at", "published_server")
+    return {r["job_id"]: {k: r[k] for k in ("published", "published_at", "published_server")}
+            for r in rows if attempts.get(r["job_id"]) == r["attempt"]}
+
+
+def not_published_yet(job, condition: Condition, binding) -> bool:
+    """A job still in a startable state (RETRY) may have its progress state set up but no queue yet: its run
+    creates the stream and sets STARTED only after the publish (under this row lock). A missing queue
+    then is one not created yet, not a lost one."""
+    return condition in (Condition.STREAM_LOST, Condition.CONSUMER_LOST) and job.status in binding.startable_states
+
+
+def unstarted_states(binding) -> list[str]:
+    """A job in one of these waits for its run to publish (PENDING)."""
+    return [s for s in binding.startable_states if s not in binding.running_states]
+
+
+def stopping_states(binding) -> list[str]:
+    """A job in one of these waits for its cancel to end (CANCELING)."""
+    return [s for s in binding.busy_states if s not in binding.startable_states and s not in binding.running_states]
+
+
+async def _quiet(call):
+    try:
+        return await call
+    except Exception:
+        return None
+
+
+def _or_error(fn, arg):
+    try:
+        return fn(arg)
+    except Exception as exc:
+        return exc
