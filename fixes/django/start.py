@@ -55,9 +55,7 @@ def begin(job_id: int, status: str):
 def _lost_run(binding, job) -> str:
     """Why a busy job may be started anyway: its Start's run published nothing within start_timeout."""
     from fixes.django.models import AttemptRecord
-    from fixes.django.store import unstarted_states
-
-    if job.status not in unstarted_states(binding):
+    if job.status not in binding.startable_states:  # PENDING, or a RETRY: the publish record tells
         return ""
     attempt = binding.attempt(job)
     record = AttemptRecord.objects.filter(job_id=job.pk, attempt=attempt).first()

@@ -41,8 +41,12 @@ class OrmStore:
         self._jobs: dict[int, object] = {}
 
     def running(self) -> dict[int, int]:
+        """Running async jobs, less those whose run has not published yet (a RETRY is both startable and
+        running): `waiting` times those from their Start."""
         b = self.binding
-        self._jobs = {job.pk: job for job in b.model.objects.filter(status__in=b.running_states) if b.is_async(job)}
+        jobs = {job.pk: job for job in b.model.objects.filter(status__in=b.running_states) if b.is_async(job)}
+        unpublished = _unpublished(b, [job for job in jobs.values() if job.status in b.startable_states])
+        self._jobs = {pk: job for pk, job in jobs.items() if pk not in unpublished}
         return {pk: b.attempt(job) for pk, job in self._jobs.items()}
 
     def waiting(self) -> dict[int, plan.Waiting]:
@@ -51,6 +55,9 @@ class OrmStore:
         b = self.binding
         unstarted, stopping = unstarted_states(b), stopping_states(b)
         jobs = [job for job in b.model.objects.filter(status__in=unstarted + stopping) if b.is_async(job)]
+        retried = [job for job in b.model.objects.filter(status__in=startable_running_states(b)) if b.is_async(job)]
+        unpublished = _unpublished(b, retried)
+        jobs += [job for job in retried if job.pk in unpublished]
         began = {(r.job_id, r.attempt): r.began_at
                  for r in AttemptRecord.objects.filter(job_id__in=[job.pk for job in jobs])}
         out = {}
@@ -131,7 +138,7 @@ class OrmStore:
         one gets its job failed with the reason. Publishing twice is harmless (start.superseded, Nats-Msg-Id)."""
         b = self.binding
         with transaction.atomic():
-            job = self._locked(action, unstarted_states(b))
+            job = self._locked_unpublished(action)
             if job is None:
                 return False
             rerun = getattr(b, "rerun", None)
@@ -145,7 +152,7 @@ class OrmStore:
 
     def fail_start(self, action: plan.Action) -> bool:
         with transaction.atomic():
-            job = self._locked(action, unstarted_states(self.binding))
+            job = self._locked_unpublished(action)
             if job is None:
                 return False
             self.binding.fail(job, action.reason)
@@ -162,6 +169,15 @@ class OrmStore:
             getattr(b, "revoke", b.fail)(job, action.reason)
         log.warning("job %s ended by the sweep: %s", action.job_id, action.reason)
         return True
+
+    def _locked_unpublished(self, action: plan.Action):
+        """The job under its row lock if its Start is still held up: PENDING, or a RETRY whose publish is not
+        recorded yet, in the attempt the sweep looked at."""
+        b = self.binding
+        job = self._locked(action, list(b.startable_states))
+        if job is None or job.status in unstarted_states(b):
+            return job
+        return job if _unpublished(b, [job]) else None
 
     def _locked(self, action: plan.Action, states: list[str]):
         """The job under its row lock if it is still in `states` and in the attempt the sweep looked at."""
@@ -252,6 +268,20 @@ def not_published_yet(job, condition: Condition, binding) -> bool:
 def unstarted_states(binding) -> list[str]:
     """A job in one of these waits for its run to publish (PENDING)."""
     return [s for s in binding.startable_states if s not in binding.running_states]
+
+
+def startable_running_states(binding) -> list[str]:
+    """A job in one of these runs, or waits for its run to publish (RETRY): the publish record tells."""
+    return [s for s in binding.startable_states if s in binding.running_states]
+
+
+def _unpublished(binding, jobs: list) -> set[int]:
+    """The jobs whose current attempt began (AttemptRecord) and has not recorded its publish."""
+    if not jobs:
+        return set()
+    attempts = {job.pk: binding.attempt(job) for job in jobs}
+    rows = AttemptRecord.objects.filter(job_id__in=list(attempts), published__isnull=True).values_list("job_id", "attempt")
+    return {job_id for job_id, attempt in rows if attempts.get(job_id) == attempt}
 
 
 def stopping_states(binding) -> list[str]:

@@ -187,9 +187,9 @@ def test_a_lost_start_is_run_again_and_a_stuck_cancel_is_ended(sweep_on):
     from harness.waiting import poll_until
 
     settings.FIXES = dataclasses.replace(settings.FIXES, start_timeout=0.5)
-    lost = start.begin(JobFactory(images=2).pk, "PENDING").pk  # no run_job was ever enqueued
     canceling = started_job(sweep_on, images=1)
     Job.objects.filter(pk=canceling).update(status="CANCELING")  # the cancel's revoke raised
+    lost = start.begin(JobFactory(images=2).pk, "PENDING").pk  # no run_job was ever enqueued
 
     first = reaper.sweep()
     assert not (first.rerun or first.ended)  # both within the bound
@@ -200,3 +200,25 @@ def test_a_lost_start_is_run_again_and_a_stuck_cancel_is_ended(sweep_on):
     poll_until(lambda: reaper.sweep() and Job.objects.get(pk=canceling).status == "REVOKED", timeout=10,
                interval=0.2, what="the stuck cancel ended")
     assert any("CANCELING for" in line.message for line in Job.objects.get(pk=canceling).logs.all())
+
+
+@pytest.mark.stack(**NO_BEAT_SWEEP)
+def test_a_retry_whose_run_never_comes_is_run_again_not_left_running(sweep_on):
+    """A RETRY is both startable and running: while its publish is not recorded the sweep times it from its
+    Start like a PENDING one (before: judged as running, its missing queue read as "not created yet" forever)."""
+    from django.conf import settings
+
+    from fixes.django import reaper, start
+    from fixes.django.store import OrmStore
+    from harness.factories import JobFactory
+    from harness.sandbox.jobs.models import Job
+    from harness.waiting import poll_until
+
+    settings.FIXES = dataclasses.replace(settings.FIXES, start_timeout=0.5)
+    lost = start.begin(JobFactory(images=2).pk, "RETRY").pk  # no run_job was ever enqueued
+
+    assert lost not in OrmStore().running()
+    poll_until(lambda: reaper.sweep().rerun == [lost], timeout=10, interval=0.2, what="the lost run enqueued again")
+    assert poll_until(lambda: Job.objects.get(pk=lost).status == "STARTED", timeout=30, interval=0.2,
+                      what="the run enqueued again has published")
+    assert lost in OrmStore().running()
