@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import logging
 import time
@@ -12,7 +11,7 @@ from django.db import transaction
 from django.db.models import Count
 
 from fixes import plan
-from fixes.django import runtime
+from fixes.django import details, runtime
 from fixes.django.cleanup import retry_pending
 from fixes.django.models import AttemptRecord, ResultRecord, SweepRecord
 from fixes.jetstream.inspect import SNAPSHOT_CONCURRENCY, SNAPSHOT_TIMEOUT
@@ -20,10 +19,7 @@ from fixes.model import Condition, JobCounts
 
 log = logging.getLogger(__name__)
 
-DETAIL_LIMIT = 20
 STORE_BATCH = 1000
-HELD_READ_LIMIT = 5000  # a lost-tasks failure reads at most this many held tasks to name the lost images
-HELD_READ_CONCURRENCY = 64
 
 
 class BridgeReader:
@@ -106,7 +102,7 @@ class OrmStore:
 
     def fail(self, action: plan.Action) -> bool:
         b = self.binding
-        reason = action.assessment.reason + self._dead_letters(action) + self._lost_images(action)
+        reason = action.assessment.reason + details.dead_letters(b, action) + details.lost_images(b, action)
         with transaction.atomic():
             job = b.model.objects.select_for_update().get(pk=action.job_id)
             if job.status not in b.running_states or b.attempt(job) != action.attempt:
@@ -191,64 +187,6 @@ class OrmStore:
     def retry_cleanups(self) -> int:
         return retry_pending()
 
-    def _dead_letters(self, action: plan.Action) -> str:
-        """Name the dead tasks from the captured advisories: which images, after how many deliveries."""
-        if action.assessment.condition is not Condition.DEAD_TASKS or not runtime.config().advisories:
-            return ""
-        job_id, attempt = action.job_id, action.attempt
-
-        async def read(q):
-            letters = await q.dead_letters(job_id, attempt)
-            return [(letter, await _quiet(q.read_task(job_id, letter.stream_seq))) for letter in letters[:DETAIL_LIMIT]], len(letters)
-
-        try:
-            named, total = runtime.bridge().call(read)
-        except Exception as exc:
-            log.info("no dead-letter detail for job %s: %r", job_id, exc)
-            return ""
-        parts = []
-        for letter, payload in named:
-            image = self.binding.image_of_task(payload) if payload else None
-            parts.append(f"{f'image {image}' if image else f'seq {letter.stream_seq}'} ({letter.deliveries} deliveries)")
-        more = f" (+{total - DETAIL_LIMIT} more)" if total > DETAIL_LIMIT else ""
-        return f". Dead letters: {', '.join(parts)}{more}" if parts else ""
-
-
-    def _lost_images(self, action: plan.Action) -> str:
-        """Name the images whose tasks are gone: the unprocessed ones (the binding's sample) that no task still
-        held in the stream is for. Reads the held tasks: a rare path, and bounded."""
-        judged = action.assessment
-        if judged.condition is not Condition.TASKS_LOST:
-            return ""
-        job_id, seen = action.job_id, judged.evidence
-        unprocessed = seen.get("unprocessed_image_ids") or []
-        seqs = range(seen.get("first_seq") or 1, (seen.get("last_seq") or 0) + 1)
-        if not unprocessed or len(seqs) > HELD_READ_LIMIT:
-            return ""
-
-        async def read(q):
-            gate = asyncio.Semaphore(HELD_READ_CONCURRENCY)
-
-            async def one(seq):
-                async with gate:
-                    return await q.read_task(job_id, seq)
-
-            return await asyncio.gather(*(one(seq) for seq in seqs))
-
-        try:
-            payloads = runtime.bridge().call(read) if seqs else []
-        except Exception as exc:
-            log.info("no lost-image detail for job %s: %r", job_id, exc)
-            return ""
-        held = {self.binding.image_of_task(p) for p in payloads if p}
-        lost = [image for image in unprocessed if image not in held]
-        if not lost:
-            return ""
-        complete = len(unprocessed) >= seen.get("remaining", 0)
-        more = (len(lost) if complete else max(judged.dead, len(lost))) - DETAIL_LIMIT
-        return (f". Images that can never be handed out: {', '.join(lost[:DETAIL_LIMIT])}"
-                + (f" (+{more} more)" if more > 0 else ""))
-
 
 def _published(attempts: dict[int, int]) -> dict[int, dict]:
     """What each job's current attempt published, when the publish finished."""
@@ -287,13 +225,6 @@ def _unpublished(binding, jobs: list) -> set[int]:
 def stopping_states(binding) -> list[str]:
     """A job in one of these waits for its cancel to end (CANCELING)."""
     return [s for s in binding.busy_states if s not in binding.startable_states and s not in binding.running_states]
-
-
-async def _quiet(call):
-    try:
-        return await call
-    except Exception:
-        return None
 
 
 def _or_error(fn, arg):
