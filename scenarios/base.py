@@ -33,7 +33,7 @@ class Scenario:
     settings: dict[str, str] = field(default_factory=dict)  # CHAOS_* overrides, e.g. {"FIX_SWEEP": "0"}
     expect_off: frozenset[str] = frozenset()  # checks that must FAIL with the fixes off: the incident shows
     control: bool = False  # passes in both modes; guards against false positives, proves no regression
-    bound: float | None = None  # seconds after heal-all within which every job must be terminal
+    bound: float | None = None  # seconds after heal-all within which every job must be terminal (x slowdown)
     known_gap: str = ""  # the fixes do not cure this yet: with them on, some check still fails (say which, why)
     evidence: Evidence | None = None  # the incident's shape with the fixes off; a control's precondition (both modes)
     guards: frozenset[str] = frozenset()  # fix switches each of which, alone off, must let the incident through
