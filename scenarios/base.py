@@ -179,6 +179,14 @@ class Ctx:
 
         return self._poll_records(published, timeout, f"{starts} publishes of job {job}")
 
+    def wait_for_log(self, job: int, text: str, count: int, timeout: float = 30.0) -> int:
+        """Until the job's log holds at least `count` lines containing `text`."""
+        def logged(records, db):
+            logs = records.read_job_details(db, [job])[job]["logs"]
+            return (n := sum(text in line["message"] for line in logs)) >= count and n
+
+        return self._poll_records(logged, timeout, f"{count} lines {text!r} in the log of job {job}")
+
     def wait_for_progress(self, job: int, processed: int, timeout: float = 30.0) -> int:
         """Until the job's stored progress counts at least `processed` images."""
         def counted(records, db):
