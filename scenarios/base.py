@@ -213,6 +213,15 @@ class Ctx:
         return poll_until(counted, timeout=timeout * slowdown(), interval=0.05, what=f"{processed} images of job "
                           f"{job} counted in Redis")
 
+    def wait_for_acked(self, job: int, timeout: float = 30.0) -> None:
+        """Until NATS holds no task of the job delivered and not yet acked (every result handed in is stored)."""
+        def acked():
+            self.sampler.sample_now()
+            queue = (self.sampler.latest.get(job) or {}).get("queue") or {}
+            return queue.get("consumer_exists") and queue.get("num_ack_pending") == 0
+
+        poll_until(acked, timeout=timeout * slowdown(), interval=0.1, what=f"every delivered task of job {job} acked")
+
     def wait_for(self, job: int, statuses, timeout: float = 30.0) -> str:
         statuses = (statuses,) if isinstance(statuses, str) else tuple(statuses)
         return poll_until(lambda: (s := self.status(job)) in statuses and s, timeout=timeout, interval=0.1,
