@@ -430,8 +430,11 @@ def soak(
         if not text.startswith("schedule "):  # a schedule's own steps would drown the per-schedule lines
             console.print(f"[dim]lane {lane}: {text}[/]")
 
+    stop = threading.Event()  # Ctrl-C or SIGTERM: each lane ends its schedule, stops its stack; the summary follows
+    for sig in (signal.SIGTERM, signal.SIGINT):  # SIGINT too: a background job may inherit it ignored
+        signal.signal(sig, lambda *_: stop.set())
     played = play(seeds(seed, schedules), lambda: spec.build(RunSettings.of(fixes=fixes)), fixes, lanes=parallel,
-                  on_played=on_played, on_note=on_note)
+                  on_played=on_played, on_note=on_note, stop=stop)
     elapsed = time.monotonic() - began
     violations = sorted((p for p in played if not p.held), key=lambda p: p.index)
     per_schedule = sum(p.report.seconds for p in played) / max(len(played), 1)
