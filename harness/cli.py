@@ -396,48 +396,57 @@ def soak(
     schedules: int = typer.Option(10, help="How many random schedules to run."),
     seed: int = typer.Option(0, help="Seed of the whole soak: the schedules are derived from it."),
     fixes: str = typer.Option("on", help="on | off"),
+    parallel: int = typer.Option(1, min=1, help="Stacks running schedules at once (each a whole stack: on two "
+                                                "cores, 2 at most)."),
     report: str = typer.Option("reports/soak", help="Where the reports of violating schedules go."),
     target: str = typer.Option(None, envvar="CHAOS_TARGET",
                                help="sandbox (default) or antenna:PATH (an Antenna checkout: its backend)."),
 ):
-    """Random fault schedules over random jobs on one stack; every invariant must hold. A violation prints
-    its seed and the one `chaos run` command that replays it."""
+    """Random fault schedules over random jobs, on one stack or N at once; every invariant must hold. Prints a
+    line per schedule as it ends, then a summary with the replay command of every violation."""
     from pathlib import Path
 
     from harness.settings import RunSettings
-    from scenarios.runner import run
-    from scenarios.soak import schedule, seeds
+    from scenarios.report import write
+    from scenarios.soak import play, seeds
 
     if fixes not in ("on", "off"):
         raise typer.BadParameter("--fixes must be on or off")
     spec = _target(target)
     where = "" if spec.kind == "sandbox" else f" --target {spec}"
     began = time.monotonic()
-    with console.status(f"starting the stack ({spec})…"):
-        stack = spec.build(RunSettings.of(fixes=fixes)).start()
-    violations = []
-    try:
-        for i, sub in enumerate(seeds(seed, schedules), 1):
-            scenario = schedule(sub)
-            with console.status(f"schedule {i}/{schedules} (seed {sub})…") as status:
-                outcome = run(scenario, stack, fixes, seed=sub,
-                              on_note=lambda text, status=status, i=i, sub=sub: status.update(
-                                  f"schedule {i}/{schedules} (seed {sub}): {text}"))
-            steps = "; ".join(line.removeprefix("- ") for line in scenario.doc.splitlines() if line.startswith("- "))
-            if outcome.composed.ok is True:
-                console.print(f"[green]pass[/] seed {sub} ({outcome.seconds:.0f}s): {steps}")
-                continue
-            from scenarios.report import write
 
-            directory = write(outcome, Path(report) / scenario.name)
-            violations.append(outcome)
-            failed = ", ".join(v.name for v in outcome.verdicts if v.ok is not True)
-            console.print(f"[red]{outcome.composed.label}[/] seed {sub} ({failed}): {steps}\n"
-                          f"  replay: [bold]chaos run soak-{sub} --fixes {fixes} --seed {sub}{where}[/]  report: {directory}")
-    finally:
-        with console.status("stopping the stack…"):
-            stack.stop(graceful=False)
-    console.print(f"{schedules - len(violations)} of {schedules} schedules held every invariant (soak seed {seed}, "
-                  f"fixes {fixes}, {time.monotonic() - began:.0f}s).")
-    if violations:
+    def replay(played) -> str:
+        return f"chaos run soak-{played.seed} --fixes {fixes} --seed {played.seed}{where}"
+
+    def on_played(played) -> None:
+        head = f"[{played.index}/{schedules}] seed {played.seed} ({played.report.seconds:.0f}s, lane {played.lane})"
+        if played.held:
+            console.print(f"[green]pass[/] {head}: {played.steps}")
+            return
+        directory = write(played.report, Path(report) / played.report.scenario.name)
+        failed = ", ".join(v.name for v in played.report.verdicts if v.ok is not True)
+        console.print(f"[red]{played.report.composed.label}[/] {head} ({failed}): {played.steps}\n"
+                      f"  replay: [bold]{replay(played)}[/]  report: {directory}")
+
+    def on_note(lane: int, text: str) -> None:
+        if not text.startswith("schedule "):  # a schedule's own steps would drown the per-schedule lines
+            console.print(f"[dim]lane {lane}: {text}[/]")
+
+    stop = threading.Event()  # Ctrl-C or SIGTERM: each lane ends its schedule, stops its stack; the summary follows
+    for sig in (signal.SIGTERM, signal.SIGINT):  # SIGINT too: a background job may inherit it ignored
+        signal.signal(sig, lambda *_: stop.set())
+    played = play(seeds(seed, schedules), lambda: spec.build(RunSettings.of(fixes=fixes)), fixes, lanes=parallel,
+                  on_played=on_played, on_note=on_note, stop=stop)
+    elapsed = time.monotonic() - began
+    violations = sorted((p for p in played if not p.held), key=lambda p: p.index)
+    per_schedule = sum(p.report.seconds for p in played) / max(len(played), 1)
+    console.print(f"{len(played) - len(violations)} of {len(played)} schedules held every invariant"
+                  f"{'' if len(played) == schedules else f' ({schedules - len(played)} not run)'} "
+                  f"(soak seed {seed}, fixes {fixes}, {parallel} stack(s), {elapsed:.0f}s; {per_schedule:.1f}s per "
+                  f"schedule, {elapsed / max(len(played), 1):.1f}s of wall clock each).")
+    for played_one in violations:
+        failed = ", ".join(v.name for v in played_one.report.verdicts if v.ok is not True)
+        console.print(f"  seed {played_one.seed} ({failed}): {replay(played_one)}")
+    if violations or len(played) < schedules:
         raise typer.Exit(1)

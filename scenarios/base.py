@@ -33,7 +33,7 @@ class Scenario:
     settings: dict[str, str] = field(default_factory=dict)  # CHAOS_* overrides, e.g. {"FIX_SWEEP": "0"}
     expect_off: frozenset[str] = frozenset()  # checks that must FAIL with the fixes off: the incident shows
     control: bool = False  # passes in both modes; guards against false positives, proves no regression
-    bound: float | None = None  # seconds after heal-all within which every job must be terminal
+    bound: float | None = None  # seconds after heal-all within which every job must be terminal (x slowdown)
     known_gap: str = ""  # the fixes do not cure this yet: with them on, some check still fails (say which, why)
     evidence: Evidence | None = None  # the incident's shape with the fixes off; a control's precondition (both modes)
     guards: frozenset[str] = frozenset()  # fix switches each of which, alone off, must let the incident through
@@ -179,13 +179,13 @@ class Ctx:
 
         return self._poll_records(published, timeout, f"{starts} publishes of job {job}")
 
-    def wait_for_log(self, job: int, text: str, timeout: float = 30.0) -> str:
-        """Until a line of the job's log contains `text`; returns that line."""
+    def wait_for_log(self, job: int, text: str, count: int = 1, timeout: float = 30.0) -> int:
+        """Until the job's log holds at least `count` lines containing `text`; returns how many it holds."""
         def logged(records, db):
-            lines = records.read_job_details(db, [job])[job]["logs"]
-            return next((line["message"] for line in lines if text in line["message"]), None)
+            logs = records.read_job_details(db, [job])[job]["logs"]
+            return (n := sum(text in line["message"] for line in logs)) >= count and n
 
-        return self._poll_records(logged, timeout, f"{text!r} in the log of job {job}")
+        return self._poll_records(logged, timeout, f"{count} line(s) {text!r} in the log of job {job}")
 
     def wait_for_progress(self, job: int, processed: int, timeout: float = 30.0) -> int:
         """Until the job's stored progress counts at least `processed` images."""
@@ -212,6 +212,15 @@ class Ctx:
 
         return poll_until(counted, timeout=timeout * slowdown(), interval=0.05, what=f"{processed} images of job "
                           f"{job} counted in Redis")
+
+    def wait_for_acked(self, job: int, timeout: float = 30.0) -> None:
+        """Until NATS holds no task of the job delivered and not yet acked (every result handed in is stored)."""
+        def acked():
+            self.sampler.sample_now()
+            queue = (self.sampler.latest.get(job) or {}).get("queue") or {}
+            return queue.get("consumer_exists") and queue.get("num_ack_pending") == 0
+
+        poll_until(acked, timeout=timeout * slowdown(), interval=0.1, what=f"every delivered task of job {job} acked")
 
     def wait_for(self, job: int, statuses, timeout: float = 30.0) -> str:
         statuses = (statuses,) if isinstance(statuses, str) else tuple(statuses)

@@ -120,7 +120,8 @@ def run(scenario: Scenario, stack, fixes: str, seed: int = 0, report_dir: str | 
     ctx = Ctx(target, nemesis, history, jobs, seed, fixes, sampler=sampler, on_note=note)
     if on_start:
         on_start(ctx)
-    bound = bound if bound is not None else scenario.bound if scenario.bound is not None else default_bound(stack.settings)
+    if bound is None:
+        bound = scenario.bound * slowdown() if scenario.bound is not None else default_bound(stack.settings)
     started, error, heal_errors = time.time(), None, []
     history.append("runner", "scenario", "invoke", {"name": scenario.name, "fixes": fixes, "seed": seed})
     try:

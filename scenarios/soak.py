@@ -8,6 +8,9 @@ what varies), so a violation is replayed with `chaos run soak-<seed> --fixes on 
 from __future__ import annotations
 
 import random
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from harness.chaos import FAULTS
@@ -75,3 +78,73 @@ def seeds(seed: int, count: int) -> list[int]:
     """The schedule seeds of one soak run: reproducible from its own seed."""
     rng = random.Random(seed)
     return [rng.randrange(1, 10**9) for _ in range(count)]
+
+
+@dataclass(frozen=True)
+class Played:
+    """One schedule's outcome in a soak: its place in the run, its seed, and the run's report."""
+
+    index: int
+    seed: int
+    report: object  # scenarios.runner.RunReport
+    lane: int
+
+    @property
+    def held(self) -> bool:
+        return self.report.composed.ok is True
+
+    @property
+    def steps(self) -> str:
+        return "; ".join(line.removeprefix("- ") for line in self.report.scenario.doc.splitlines()
+                         if line.startswith("- "))
+
+
+def play(seed_list: list[int], build_stack, fixes: str, lanes: int = 1,
+         on_played: Callable[[Played], None] = lambda played: None,
+         on_note: Callable[[int, str], None] = lambda lane, text: None,
+         stop: threading.Event | None = None) -> list[Played]:
+    """Run the schedules of `seed_list` on `lanes` stacks at once, each stack started by `build_stack()`
+    and used for one schedule after another; returns every outcome in the order they ended. A lane whose
+    stack does not start ends; the others go on with the schedules left."""
+    from scenarios.runner import run
+
+    queue = list(enumerate(seed_list, 1))
+    lock, played = threading.Lock(), []
+    stop = stop or threading.Event()
+
+    def next_schedule():
+        with lock:
+            return None if stop.is_set() or not queue else queue.pop(0)
+
+    def lane(number: int) -> None:
+        on_note(number, "starting a stack")
+        try:
+            stack = build_stack().start()
+        except Exception as exc:
+            on_note(number, f"its stack did not start, the lane ends: {exc!r}")
+            raise
+        try:
+            while (item := next_schedule()) is not None:
+                index, sub = item
+                outcome = run(schedule(sub), stack, fixes, seed=sub,
+                              on_note=lambda text, index=index: on_note(number, f"schedule {index}: {text}"))
+                result = Played(index, sub, outcome, number)
+                with lock:
+                    played.append(result)
+                on_played(result)
+        finally:
+            on_note(number, "stopping its stack")
+            stack.stop(graceful=False)
+
+    pool = ThreadPoolExecutor(max_workers=lanes, thread_name_prefix="soak-lane")
+    futures = [pool.submit(lane, number) for number in range(1, lanes + 1)]
+    try:
+        errors = [future.exception() for future in futures]
+    except KeyboardInterrupt:
+        stop.set()  # each lane ends its schedule, then stops its stack
+        raise
+    finally:
+        pool.shutdown(wait=True)
+    if queue and not stop.is_set() and (failed := next((e for e in errors if e is not None), None)):
+        raise failed  # every lane died before the schedules ran out
+    return played

@@ -10,9 +10,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sysconfig
+import threading
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -57,8 +59,9 @@ class MigratedSnapshot:
         return token if (self.pgdata / "PG_VERSION").exists() else None
 
     def save(self, pgdata: Path, token: str) -> None:
-        """Copy a cleanly stopped cluster; concurrent savers race harmlessly on the final rename."""
-        staging = self.dir.with_name(f"{self.dir.name}.{os.getpid()}.tmp")
+        """Copy a cleanly stopped cluster; concurrent savers (processes, or stacks starting in threads of one
+        process) each stage their own copy and race harmlessly on the final rename."""
+        staging = self.dir.with_name(f"{self.dir.name}.{threading.get_ident()}-{os.getpid()}.tmp")
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir()
         subprocess.run(["cp", "-a", str(pgdata), str(staging / "pgdata")], check=True)
@@ -73,7 +76,7 @@ class MigratedSnapshot:
         others = []
         for path in TMP_ROOT.glob(f"{PREFIX}*"):
             if path.suffix == ".tmp":  # a saver's staging dir: stale once that saver is gone
-                if not psutil.pid_exists(int(path.stem.rsplit(".", 1)[-1])):
+                if not psutil.pid_exists(int(re.search(r"(\d+)$", path.stem).group(1))):  # ...-<pid>.tmp
                     shutil.rmtree(path, ignore_errors=True)
             elif path != self.dir:
                 others.append(path)
