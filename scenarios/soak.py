@@ -19,7 +19,7 @@ from scenarios.base import Ctx, Scenario
 # Faults a healthy deployment must survive: every job still ends, with a reason when it fails.
 SOAK_FAULTS = ("nats-pause", "nats-restart", "nats-kill", "redis-restart", "redis-flush", "web-kill",
                "web-restart", "beat-down", "worker-kill", "reserve-and-vanish", "revoke", "double-start",
-               "celery-down")
+               "celery-down", "nats-lose-writes")
 
 
 @dataclass(frozen=True)
@@ -46,6 +46,8 @@ def _step(rng: random.Random, jobs: int) -> Step:
         hold = round(rng.uniform(0.5, 3.0), 1)
     if verb == "nats-restart":
         args["wipe"] = rng.random() < 0.3
+    if verb == "nats-lose-writes":
+        args["tail"] = rng.randint(1, 5)  # the crash loses the job's last few publishes (lazy fsync)
     if verb in ("reserve-and-vanish", "worker-kill"):
         args["batch"] = rng.choice([2, 5, 10])
     return Step(round(rng.uniform(0.2, 2.0), 1), verb, args, hold)

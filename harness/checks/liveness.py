@@ -89,6 +89,7 @@ def lost_tasks_named(history: Sequence[Op], snapshot: dict) -> Verdict:
 
     No job hit in the snapshot: unknown (the run is judged only when it injected such a fault)."""
     hit: dict[int, set[str]] = {}
+    first_hit: dict[int, float] = {}
     for op in select(history, f="inject", type="ok"):
         fault = op.value.get("fault") if isinstance(op.value, dict) else None
         if fault in LOSS_CAUSES:
@@ -97,7 +98,10 @@ def lost_tasks_named(history: Sequence[Op], snapshot: dict) -> Verdict:
                                                         if s.time <= op.time} - {None}
             for job in jobs:
                 hit.setdefault(job, set()).add(LOSS_CAUSES[fault])
-    judged = [job for job in jobs_of(snapshot) if job["id"] in hit]
+                first_hit.setdefault(job, op.time)
+    # a job that had ended before the fault lost nothing it still needed (its stream was deleted, or is history)
+    judged = [job for job in jobs_of(snapshot) if job["id"] in hit
+              and not _ended_before(ended_at(history, snapshot, job), first_hit[job["id"]])]
     if not judged:
         return no_evidence("lost_tasks_named", "no job in the snapshot lost tasks to a fault", {"hit": len(hit)})
     violations = []
@@ -109,6 +113,10 @@ def lost_tasks_named(history: Sequence[Op], snapshot: dict) -> Verdict:
         violations.append({"job": job["id"], "status": job["status"], "causes": sorted(hit[job["id"]]),
                            "reason": [r[:200] for r in reasons[-1:]]})
     return verdict("lost_tasks_named", violations, {"jobs_hit": len(judged)})
+
+
+def _ended_before(ended: float | None, at: float) -> bool:
+    return ended is not None and ended < at
 
 
 def services_alive(history: Sequence[Op], snapshot: dict) -> Verdict:

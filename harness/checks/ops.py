@@ -72,6 +72,17 @@ def redis_wipes(history: Iterable[Op]) -> list[float]:
             and isinstance(op.value, dict) and op.value.get("fault") in REDIS_WIPES]
 
 
+# Faults after which nats-server may have lost what it had not synced: its consumers' delivery and ack state
+NATS_CRASHES = ("nats-kill", "nats-lose-writes")
+
+
+def nats_crashes(history: Iterable[Op]) -> list[float]:
+    """When the nemesis crashed nats-server (SIGKILL, a lost-writes crash, or a restart that wiped its store)."""
+    return [op.time for op in history if op.process == "nemesis" and op.f == "inject" and op.type == "invoke"
+            and isinstance(op.value, dict) and (op.value.get("fault") in NATS_CRASHES
+                                                or op.value.get("fault") == "nats-restart" and op.value.get("wipe"))]
+
+
 def sample_errors(history: Iterable[Op], unavailable: bool | None = None) -> list[dict]:
     """The sampler's failed reads; unavailable=False: only misreads (not "the source did not answer")."""
     return [op.value for op in history if op.f == "sample-error" and isinstance(op.value, dict)

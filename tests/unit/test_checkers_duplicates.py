@@ -1,5 +1,6 @@
 """no_duplicate_tasks, no_duplicate_results, no_stale_results, no_early_redelivery."""
 
+from harness.history import Op
 from tests.unit.test_checks_cases import (
     T0,
     job,
@@ -198,3 +199,21 @@ def test_a_new_attempt_numbers_its_messages_from_one_again():
 @verdict_case("no_replayed_tasks", None)
 def test_no_task_was_handed_out():
     return [*start(T0)], snapshot(job(images=1))
+
+
+def _nats_crash(at: float, fault: str = "nats-kill", **args) -> list[Op]:
+    return [Op(at, "nemesis", "inject", "invoke", {"fault": fault, **args})]
+
+
+@verdict_case("no_replayed_tasks", True)
+def test_a_task_handed_out_afresh_after_nats_crashed_and_lost_its_consumer_state():
+    history = [*start(T0 - 1), *reserve(T0, [subject(1)]), *post(T0 + 0.5, [subject(1)]), *_nats_crash(T0 + 1),
+               *reserve(T0 + 2, [subject(1)], process="worker-1")]
+    return history, snapshot(job(images=1))
+
+
+@verdict_case("no_replayed_tasks", False)
+def test_a_crash_before_both_hand_outs_or_a_clean_restart_excuses_no_replay():
+    history = [*_nats_crash(T0 - 0.5), *_nats_crash(T0 + 1, "nats-restart", wipe=False), *start(T0 - 1),
+               *reserve(T0, [subject(1)]), *post(T0 + 0.5, [subject(1)]), *reserve(T0 + 2, [subject(1)], process="worker-1")]
+    return history, snapshot(job(images=1))

@@ -113,6 +113,13 @@ def test_a_job_left_running_after_a_crash_lost_its_tasks():
 
 
 @verdict_case("lost_tasks_named", None)
+def test_a_job_that_had_ended_before_the_crash_lost_nothing_it_needed():
+    crash = call("nemesis", "inject", T0 + 6, {"fault": "nats-lose-writes", "job": 1, "tail": 4})
+    missing = [{"level": "ERROR", "message": "Job state missing in Redis (flushed or expired); cannot count progress"}]
+    return [*start(T0), *crash], snapshot(job(status="FAILURE", logs=missing, finished_at=T0 + 5))
+
+
+@verdict_case("lost_tasks_named", None)
 def test_lost_tasks_named_without_a_job_hit():
     return [*start(T0), *purged(job_id=7)], snapshot(job(status="FAILURE", logs=REASON))
 
