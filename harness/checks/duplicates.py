@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from harness.checks.ops import (
     accepted_results,
+    calls,
     job_of,
     jobs_of,
     nats_crashes,
@@ -146,11 +147,14 @@ def no_replayed_tasks(history: Sequence[Op], snapshot: dict) -> Verdict:
     Attempts begin at each 2xx Start (a re-created stream numbers its messages from 1 again). A crash of
     nats-server between the two hand-outs excuses the replay: the server may lose the consumer state it had
     not synced, and hands those messages out again (at least once; results_counted_once judges the cost)."""
-    first: dict[tuple, float] = {}  # (job, attempt window, stream, seq) -> when first handed out as delivery 1
+    first: dict[tuple, float] = {}  # (job, attempt window, stream, consumer, seq) -> when first handed out
+    first_asked: dict[tuple, float] = {}  # … and when that hand-out was asked for
     violations, handed, excused = [], 0, 0
     crashes = nats_crashes(history)
     starts = {job["id"]: successful_starts(history, job["id"]) for job in jobs_of(snapshot)}
-    for op in select(history, f="reserve", type="ok"):
+    for asked, op in calls(history, "reserve"):  # the server hands a batch out between the ask and the answer
+        if op.type != "ok":
+            continue
         job_id = job_of(op)
         window = sum(1 for at in starts.get(job_id, []) if at <= op.time)
         for subject in (op.value or {}).get("reply_subjects", []):
@@ -158,13 +162,14 @@ def no_replayed_tasks(history: Sequence[Op], snapshot: dict) -> Verdict:
             if ref is None or ref.delivered != 1:
                 continue
             handed += 1
-            key = (job_id, window, ref.stream, ref.stream_seq)
-            if key in first and any(first[key] < at <= op.time for at in crashes):
+            key = (job_id, window, ref.stream, ref.consumer, ref.stream_seq)  # a consumer per attempt: its own key
+            if key in first and any(first_asked[key] <= at <= op.time for at in crashes):
                 excused += 1
             elif key in first:
                 violations.append({"job": job_id, "stream": ref.stream, "seq": ref.stream_seq, "consumer": ref.consumer,
                                    "first_at": round(first[key], 3), "again_at": round(op.time, 3)})
             first.setdefault(key, op.time)
+            first_asked.setdefault(key, asked.time)
     if not handed:
         return no_evidence("no_replayed_tasks", "no task was handed out", {"first_deliveries": 0})
     return verdict("no_replayed_tasks", violations, {"first_deliveries": handed, "replayed_after_a_crash": excused})

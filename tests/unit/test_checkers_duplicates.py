@@ -217,3 +217,21 @@ def test_a_crash_before_both_hand_outs_or_a_clean_restart_excuses_no_replay():
     history = [*_nats_crash(T0 - 0.5), *_nats_crash(T0 + 1, "nats-restart", wipe=False), *start(T0 - 1),
                *reserve(T0, [subject(1)]), *post(T0 + 0.5, [subject(1)]), *reserve(T0 + 2, [subject(1)], process="worker-1")]
     return history, snapshot(job(images=1))
+
+
+@verdict_case("no_replayed_tasks", True)
+def test_a_crash_while_the_first_hand_out_was_answered_excuses_its_replay():
+    """The server handed the batch out and died before it synced that: the crash lands between the reserve's
+    ask (T0) and its answer (T0 + 0.1)."""
+    history = [*start(T0 - 1), *reserve(T0, [subject(1)]), *_nats_crash(T0 + 0.05),
+               *reserve(T0 + 2, [subject(1)], process="worker-1")]
+    return history, snapshot(job(images=1))
+
+
+@verdict_case("no_replayed_tasks", True)
+def test_the_old_attempts_consumer_hands_out_until_the_new_start_takes_effect():
+    """A Start is in flight (its window opens at its ask) while attempt 1's consumer still hands out seq 1;
+    attempt 2's consumer then hands out its own seq 1: two consumers, one first delivery each."""
+    history = [*start(T0 - 1), *start(T0), *reserve(T0 + 0.05, [subject(1)]),
+               *reserve(T0 + 2, [subject(1, attempt=2)], process="worker-1")]
+    return history, snapshot(job(images=1, attempt=2))
