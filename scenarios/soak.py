@@ -73,7 +73,17 @@ def schedule(seed: int) -> Scenario:
     doc = (f"Soak schedule {seed}: {len(images)} job(s) of {', '.join(map(str, images))} images, {workers} healthy "
            f"worker(s) (batch {batch}), then:\n\n" + "\n".join(f"- {step.describe()}" for step in steps) +
            "\n\nEvery invariant must hold with the fixes on.\n")
-    return Scenario(f"soak-{seed}", doc, run, control=True)
+    return Scenario(f"soak-{seed}", doc, run, control=True, bound=SETTLE_BOUND + work_time(sum(images), workers, batch))
+
+
+SETTLE_BOUND = 14.0  # what a schedule's faults may take to be noticed and ended (the default settle bound)
+CYCLES_PER_SECOND = 4.0  # a healthy worker's reserve + post cycles per second, conservatively (about 10 measured)
+
+
+def work_time(images: int, workers: int, batch: int) -> float:
+    """Seconds healthy workers may need for every image after the faults: a slow job still moving at the
+    settle bound is not a stuck one (one worker taking 2 at a time needs about 20 s for 450 images)."""
+    return images / (workers * batch * CYCLES_PER_SECOND)
 
 
 def seeds(seed: int, count: int) -> list[int]:
