@@ -108,8 +108,8 @@ def lost_tasks_named(history: Sequence[Op], snapshot: dict) -> Verdict:
     for job in judged:
         reasons = [line["message"] for line in job["logs"] if line["level"] == "ERROR"]
         named = any(LOSS_WORDS.search(r) and all(cause in r.lower() for cause in hit[job["id"]]) for r in reasons)
-        if job["status"] == "SUCCESS" or job["status"] == "FAILURE" and named:
-            continue
+        if job["status"] == "SUCCESS" or job["status"] in ("FAILURE", "REVOKED") and named:
+            continue  # REVOKED: failed naming the loss, then revoked by a watchdog or a person (it stays ended)
         violations.append({"job": job["id"], "status": job["status"], "causes": sorted(hit[job["id"]]),
                            "reason": [r[:200] for r in reasons[-1:]]})
     return verdict("lost_tasks_named", violations, {"jobs_hit": len(judged)})

@@ -94,6 +94,11 @@ def test_a_job_failed_naming_its_lost_tasks():
     return [*start(T0), *purged()], snapshot(job(status="FAILURE", logs=LOST))
 
 
+@verdict_case("lost_tasks_named", True)
+def test_a_job_failed_naming_its_lost_tasks_then_revoked_by_the_watchdog():
+    return [*start(T0), *purged()], snapshot(job(status="REVOKED", logs=LOST))
+
+
 @verdict_case("lost_tasks_named", False)
 def test_a_job_whose_lost_tasks_were_called_exhausted():
     return [*start(T0), *purged()], snapshot(job(status="FAILURE", logs=REASON))
