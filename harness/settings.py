@@ -32,10 +32,12 @@ class RunSettings:
     fetch_timeout: float = 0.25  # seconds a /tasks/ call waits for NATS
     stuck_grace: float = 1.0  # seconds past ack_wait before a job nobody fetches from is stuck
     retention: str = "limits"  # job streams: limits (Antenna) or workqueue
+    result_backlog_grace: float = 20.0  # seconds accepted results may wait to be stored before they count as lost
     switches: Mapping[str, bool] = field(default_factory=dict)  # one fix's switch, e.g. {"sweep": False}
     extra: Mapping[str, str] = field(default_factory=dict)  # any other CHAOS_* (server URLs, a target's knobs)
 
-    TYPED = ("fixes", "ack_wait", "max_deliver", "sweep_interval", "fetch_timeout", "stuck_grace", "retention")
+    TYPED = ("fixes", "ack_wait", "max_deliver", "sweep_interval", "fetch_timeout", "stuck_grace", "retention",
+             "result_backlog_grace")
 
     @classmethod
     def of(cls, settings: Mapping[str, object] | RunSettings | None = None, **overrides) -> RunSettings:

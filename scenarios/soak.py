@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from harness.chaos import FAULTS
+from harness.settings import RunSettings
 from scenarios.base import Ctx, Scenario
 
 # Faults a healthy deployment must survive: every job still ends, with a reason when it fails.
@@ -73,10 +74,13 @@ def schedule(seed: int) -> Scenario:
     doc = (f"Soak schedule {seed}: {len(images)} job(s) of {', '.join(map(str, images))} images, {workers} healthy "
            f"worker(s) (batch {batch}), then:\n\n" + "\n".join(f"- {step.describe()}" for step in steps) +
            "\n\nEvery invariant must hold with the fixes on.\n")
-    return Scenario(f"soak-{seed}", doc, run, control=True, bound=SETTLE_BOUND + work_time(sum(images), workers, batch))
+    bound = SETTLE_BOUND + RunSettings().result_backlog_grace + work_time(sum(images), workers, batch)
+    return Scenario(f"soak-{seed}", doc, run, control=True, bound=bound)
 
 
-SETTLE_BOUND = 14.0  # what a schedule's faults may take to be noticed and ended (the default settle bound)
+# What a schedule's faults may take to be noticed and ended: the default settle bound, plus the time results
+# accepted before a Redis wipe (which takes the task queue with them) keep their job from being judged
+SETTLE_BOUND = 14.0
 CYCLES_PER_SECOND = 4.0  # a healthy worker's reserve + post cycles per second, conservatively (about 10 measured)
 
 
