@@ -83,6 +83,30 @@ def nats_crashes(history: Iterable[Op]) -> list[float]:
                                                 or op.value.get("fault") == "nats-restart" and op.value.get("wipe"))]
 
 
+# Faults during which nats-server answers nothing (paused, down or restarting)
+NATS_OUTAGES = ("nats-pause", "nats-freeze", "nats-kill", "nats-restart", "nats-lose-writes")
+
+
+def nats_outages(history: Sequence[Op]) -> list[tuple[float, float]]:
+    """(from, to) of each NATS outage the nemesis caused: its inject's ask to its heal (or, for a one-shot
+    fault, the inject's answer)."""
+    windows = []
+    for i, op in enumerate(history):
+        if not (op.process == "nemesis" and op.f == "inject" and op.type == "invoke" and isinstance(op.value, dict)
+                and op.value.get("fault") in NATS_OUTAGES):
+            continue
+        fault, end = op.value["fault"], None
+        for later in history[i + 1:]:
+            if later.process == "nemesis" and isinstance(later.value, dict) and later.value.get("fault") == fault:
+                if later.f == "heal":
+                    end = later.time
+                    break
+                if later.f == "inject" and later.type != "invoke":
+                    end = later.time  # a one-shot's answer; a heal after it extends the window
+        windows.append((op.time, end if end is not None else float("inf")))
+    return windows
+
+
 def sample_errors(history: Iterable[Op], unavailable: bool | None = None) -> list[dict]:
     """The sampler's failed reads; unavailable=False: only misreads (not "the source did not answer")."""
     return [op.value for op in history if op.f == "sample-error" and isinstance(op.value, dict)
