@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 import time
 
 import nats
 import nats.js.errors as jserr
 from nats.js import api
+
+log = logging.getLogger(__name__)
 
 PULL_GRACE = 0.05  # s: how long past its expiry a pull waits for the server's answer
 NO_MESSAGES = "404"  # a no_wait pull's end when the stream has nothing more to hand out
@@ -25,19 +29,29 @@ class Puller:
     a deadline the server honours (`expires`; a no_wait request without one waits forever on the server
     while max_ack_pending holds tasks back), and each pull waits for the server's end-of-request status (or
     a full batch), so no request is left behind to capture tasks nobody collects. A delivery that still
-    arrives late (after its pull gave up) waits in the subscription and goes out with the next pull; the
-    status of an earlier request is recognised by its reply subject and dropped.
+    arrives late (after its pull gave up, e.g. from a server that was paused) waits here and goes out with
+    the next pull, unless it waited an ack_wait: the server has taken it back by then, and handing it out
+    would put the same task in two workers' hands. The status of an earlier request is recognised by its
+    reply subject and dropped.
     """
 
-    def __init__(self, nc: nats.NATS, sub, inbox: str, subject: str):
-        self._nc, self._sub, self._inbox, self._subject = nc, sub, inbox, subject
+    def __init__(self, nc: nats.NATS, inbox: str, subject: str, ack_wait: float | None = None):
+        self._nc, self._inbox, self._subject, self._ack_wait = nc, inbox, subject, ack_wait
+        self._arrived: asyncio.Queue = asyncio.Queue()  # (monotonic arrival, msg)
+        self._sub = None
         self._requests = 0
 
     @classmethod
-    async def open(cls, nc: nats.NATS, stream: str, consumer: str) -> Puller:
+    async def open(cls, nc: nats.NATS, stream: str, consumer: str, ack_wait: float | None = None) -> Puller:
+        """`ack_wait`: the consumer's; a late delivery older than that is not handed out (None: always)."""
         inbox = nc.new_inbox()
-        sub = await nc.subscribe(f"{inbox}.*")
-        return cls(nc, sub, inbox, f"{api.DEFAULT_PREFIX}.CONSUMER.MSG.NEXT.{stream}.{consumer}")
+        puller = cls(nc, inbox, f"{api.DEFAULT_PREFIX}.CONSUMER.MSG.NEXT.{stream}.{consumer}", ack_wait)
+
+        async def arrived(msg):
+            puller._arrived.put_nowait((time.monotonic(), msg))
+
+        puller._sub = await nc.subscribe(f"{inbox}.*", cb=arrived)
+        return puller
 
     async def close(self) -> None:
         await self._sub.unsubscribe()
@@ -49,11 +63,17 @@ class Puller:
         no_wait: the server answers at once with what it has and ends a short batch with 404 — except when
         nothing is there or max_ack_pending holds tasks back: then it lingers like a plain pull, so
         `expires` bounds it (without one such a request would wait on the server forever)."""
-        msgs = []
-        while self._sub.pending_msgs and len(msgs) < batch:  # late deliveries of an earlier pull
-            msg = await self._sub.next_msg(timeout=1)
-            if not _status(msg):
-                msgs.append(msg)
+        msgs, expired = [], 0
+        while not self._arrived.empty() and len(msgs) < batch:  # late deliveries of an earlier pull
+            at, msg = self._arrived.get_nowait()
+            if _status(msg):
+                continue
+            if self._ack_wait is not None and time.monotonic() - at >= self._ack_wait:
+                expired += 1  # taken back by the server already: it hands it out again, counted
+                continue
+            msgs.append(msg)
+        if expired:
+            log.info("pull: %d late deliveries older than ack_wait=%ss not handed out", expired, self._ack_wait)
         if len(msgs) == batch:
             return msgs, None
         self._requests += 1
@@ -66,7 +86,7 @@ class Puller:
         deadline = sent + expires + PULL_GRACE
         while len(msgs) < batch:
             try:
-                msg = await self._sub.next_msg(timeout=max(deadline - time.monotonic(), 0.001))
+                _, msg = await asyncio.wait_for(self._arrived.get(), timeout=max(deadline - time.monotonic(), 0.001))
             except TimeoutError:
                 break  # no answer in time: a hung or unreachable server; the caller checks the connection
             status = _status(msg)

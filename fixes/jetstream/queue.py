@@ -228,7 +228,7 @@ class JobQueue(Inspector, DeadLetters):
         if idle:
             return idle.pop()
         with self._guard():
-            return await Puller.open(self._nc, self.layout.stream(key[0]), key[1])
+            return await Puller.open(self._nc, self.layout.stream(key[0]), key[1], self.layout.ack_wait)
 
     async def _checkin(self, key: tuple[int, str], puller: Puller) -> None:
         idle = self._subs.setdefault(key, [])

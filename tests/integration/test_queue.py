@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import itertools
+import json
 import os
 import socket
 import subprocess
@@ -158,6 +159,27 @@ def test_reserve_ack_and_concurrent_reserves_never_share_a_task(server):
         assert await q.reserve(job, 5, 0.2) == []
 
     run(server.url, layout, scenario)
+
+
+def test_a_late_delivery_older_than_ack_wait_is_not_handed_out_again_in_two_hands(server):
+    """A delivery that reaches a pooled puller after its pull gave up (a paused server answering late) waits
+    for the next reserve. Once it waited an ack_wait the server has taken it back and hands it out again:
+    handing out the late copy too would put one task in two workers' hands at once (soak seed 668199947)."""
+    job = next(job_ids)
+
+    async def scenario(q: JobQueue):
+        await q.create(job)
+        await q.publish(job, [(None, b"only")])
+        puller = await q._checkout((job, FAST.consumer(job)))
+        late = {"batch": 1, "expires": 500_000_000}  # a request whose answer nobody waits for
+        await q._nc.publish(puller._subject, json.dumps(late).encode(), reply=f"{puller._inbox}.late")
+        await until(lambda: _snap_is(q, job, num_ack_pending=1))
+        await asyncio.sleep(FAST.ack_wait * 1.5)  # what the test is about: the late copy outlives its ack_wait
+        await q._checkin((job, FAST.consumer(job)), puller)
+        handed = await q.reserve(job, 5, 1.0)
+        assert [d.num_delivered for d in handed] == [2]  # before: [1, 2], the same task twice
+
+    run(server.url, FAST, scenario)
 
 
 async def _snap_is(q: JobQueue, job: int, attempt: int | None = None, **expected) -> bool:
