@@ -25,8 +25,8 @@ class Puller:
     a deadline the server honours (`expires`; a no_wait request without one waits forever on the server
     while max_ack_pending holds tasks back), and each pull waits for the server's end-of-request status (or
     a full batch), so no request is left behind to capture tasks nobody collects. A delivery that still
-    arrives late (after its pull gave up) waits in the subscription and goes out with the next pull; the
-    status of an earlier request is recognised by its reply subject and dropped.
+    arrives late (after its pull gave up) waits in the subscription and goes out with the next pull, its
+    ack_wait restarted (+WPI); the status of an earlier request is recognised by its reply subject and dropped.
     """
 
     def __init__(self, nc: nats.NATS, sub, inbox: str, subject: str):
@@ -54,6 +54,8 @@ class Puller:
             msg = await self._sub.next_msg(timeout=1)
             if not _status(msg):
                 msgs.append(msg)
+        for msg in msgs:  # their ack_wait ran while they waited here: restart it, or NATS redelivers them at once
+            await self._nc.publish(msg.reply, b"+WPI")
         if len(msgs) == batch:
             return msgs, None
         self._requests += 1
