@@ -63,14 +63,16 @@ def _classify(obs: Observation, layout: QueueLayout, config: FixesConfig,
         return Condition.NATS_UNREACHABLE, 0, "NATS is not answering"
     if not snap.stream_exists or not snap.consumer_exists:  # "0 pending" of a missing stream is no completion
         what = "stream" if not snap.stream_exists else "consumer"
-        lost = max(counts.remaining - counts.results_queued, 0)
+        lost = max(counts.remaining - counts.countable_queued, 0)
         name = layout.stream(snap.job_id) if what == "stream" else snap.consumer or f"of job {snap.job_id}"
         tail = f"{lost} of {counts.expected} tasks have no result" if lost else "every task has a result"
         condition = Condition.STREAM_LOST if what == "stream" else Condition.CONSUMER_LOST
-        return condition, lost, f"NATS {what} {name} is gone ({_loss_cause(snap, counts, previous, what)}); {tail}"
+        gone = f"; its progress state is gone too: {counts.results_queued} queued results cannot be counted" \
+            if counts.state_lost and counts.results_queued else ""
+        return condition, lost, f"NATS {what} {name} is gone ({_loss_cause(snap, counts, previous, what)}); {tail}{gone}"
     if counts.remaining <= 0:
         return Condition.FINISHED, 0, f"all {counts.expected} tasks have a result"
-    if counts.results_queued > 0:
+    if counts.countable_queued > 0:
         return Condition.HEALTHY, 0, f"{counts.results_queued} results accepted and waiting to be stored"
     if config.stream_lost_detection and (lost := _lost(snap, counts, layout)):
         return Condition.TASKS_LOST, lost, _lost_reason(lost, snap, counts, layout, previous)

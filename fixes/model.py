@@ -66,10 +66,18 @@ class JobCounts:
     published: int | None = None
     published_at: float | None = None
     published_server: str | None = None
+    # the app's own progress state is gone (e.g. Redis flushed) and the counts come from its database: results
+    # still queued can never be counted (its result path fails a job whose state is missing), so they hold nothing
+    state_lost: bool = False
 
     @property
     def remaining(self) -> int:
         return self.expected - self.processed
+
+    @property
+    def countable_queued(self) -> int:
+        """The queued results that can still be counted."""
+        return 0 if self.state_lost else self.results_queued
 
     def to_dict(self) -> dict:
         return {**dataclasses.asdict(self), "unprocessed_image_ids": list(self.unprocessed_image_ids)}

@@ -30,8 +30,8 @@ class Puller:
     while max_ack_pending holds tasks back), and each pull waits for the server's end-of-request status (or
     a full batch), so no request is left behind to capture tasks nobody collects. A delivery that still
     arrives late (after its pull gave up, e.g. from a server that was paused) waits here and goes out with
-    the next pull, unless it waited an ack_wait: the server has taken it back by then, and handing it out
-    would put the same task in two workers' hands. The status of an earlier request is recognised by its
+    the next pull, its ack_wait restarted (+WPI) — unless it waited a whole ack_wait: the server has taken it
+    back by then, and handing it out would put the same task in two workers' hands. The status of an earlier request is recognised by its
     reply subject and dropped.
     """
 
@@ -74,6 +74,8 @@ class Puller:
             msgs.append(msg)
         if expired:
             log.info("pull: %d late deliveries older than ack_wait=%ss not handed out", expired, self._ack_wait)
+        for msg in msgs:  # their ack_wait ran while they waited here: restart it, or NATS redelivers them at once
+            await self._nc.publish(msg.reply, b"+WPI")
         if len(msgs) == batch:
             return msgs, None
         self._requests += 1

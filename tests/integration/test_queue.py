@@ -494,3 +494,30 @@ def test_bridge_started_before_nats_fails_fast_then_connects(tmp_path):
     finally:
         bridge.close()
         srv.kill()
+
+
+def test_a_late_delivery_goes_out_with_a_fresh_ack_wait(server):
+    """A delivery that reached the pooled subscription after its pull gave up (a paused server answering
+    late) waits there for the next pull, its ack_wait running: handed out as it is, NATS gives it to
+    another worker moments after the first one got it (soak seed 390350504)."""
+    job = next(job_ids)
+
+    async def scenario(q: JobQueue):
+        await q.create(job)
+        await q.publish(job, [(None, b"task")])
+        key = (job, q.layout.consumer(job, None))
+        puller = await q._checkout(key)
+        request = json.dumps({"batch": 1, "expires": 200_000_000}).encode()  # a pull nobody waits for
+        await q._nc.publish(puller._subject, request, reply=f"{puller._inbox}.late")
+        await until(lambda: _has_pending(puller))
+        await q._checkin(key, puller)
+        await asyncio.sleep(FAST.ack_wait * 0.7)  # the delivery ages in the subscription (the fault itself)
+        late = await q.reserve(job, 1, 0.2)
+        assert [d.num_delivered for d in late] == [1]
+        assert await q.reserve(job, 1, FAST.ack_wait * 0.6) == []  # nobody else gets it within its ack_wait
+
+    run(server.url, FAST, scenario)
+
+
+async def _has_pending(puller) -> bool:
+    return not puller._arrived.empty()

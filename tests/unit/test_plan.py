@@ -249,6 +249,20 @@ def test_a_lost_stream_fails_with_the_restart_named():
     assert Condition.STREAM_LOST and "is gone" in store.jobs[1].log[0]
 
 
+def test_a_lost_stream_with_its_progress_state_gone_fails_though_results_were_queued():
+    """A Redis flush took the queued results' Celery tasks and the job's progress state: they can never be
+    counted (the result path fails a job whose state is missing), so they must not keep the job alive."""
+    clock, store, nats = world()
+    store.jobs[1].counts = JobCounts(expected=174, processed=84, results_queued=90, state_lost=True,
+                                     published=174, published_server="A")
+    nats.snaps[1] = QueueSnapshot(taken_at=0, job_id=1, server_id="B")
+    sweep(store, nats, clock)
+    assert sweep(store, nats, clock).failed == [1]
+    assert "server restarted: id A → B" in store.jobs[1].log[0]
+    assert "90 of 174 tasks have no result" in store.jobs[1].log[0]
+    assert "progress state is gone" in store.jobs[1].log[0]
+
+
 def test_a_reader_that_raises_is_an_outage_and_restarts_the_idle_clock():
     # a disconnected bridge raises at once instead of answering "unreachable"; after a partition that kept
     # the server id, a slow job must not be judged on idle time that ran while nobody could fetch

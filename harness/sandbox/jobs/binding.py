@@ -92,7 +92,7 @@ def _recorded(job) -> JobCounts:
     """Redis state lost: fall back to what the database recorded."""
     total = job.stage_param("collect", "total_images")
     return JobCounts(expected=total, processed=job.stage_param("process", "processed"),
-                     failed=job.stage_param("process", "failed"))
+                     failed=job.stage_param("process", "failed"), state_lost=True)
 
 
 def _counts_of(jobs) -> dict[int, JobCounts | Exception]:
