@@ -125,10 +125,16 @@ def no_early_redelivery(history: Sequence[Op], snapshot: dict) -> Verdict:
     ack timers before it reads the +WPI waiting in its socket, and a crashed one forgets it."""
     settings = snapshot.get("settings") or {}
     ack_wait = RunSettings.of(settings).ack_wait if "CHAOS_ACK_WAIT" in settings else 0.0  # never a default
+    # A result posted when its delivery's ack_wait had already run out (a web restart between the hand-out and
+    # the POST) comes too late for the +WPI: NATS has taken the task back, and its redelivery is not early.
+    handed = {subject: op.time for op in select(history, f="reserve", type="ok")
+              for subject in (op.value or {}).get("reply_subjects", [])}
     # (stream, consumer, stream seq) -> when the POST that got its result accepted was sent: the +WPI goes out
     # while the POST is answered, so a slow answer (a broker reconnecting) must not move the clock later
     accepted: dict[tuple, float] = {}
     for posted, _, subject in accepted_results(history):
+        if ack_wait and subject in handed and posted.time >= handed[subject] + ack_wait:
+            continue
         if (ref := parse_ack(subject)) is not None:
             accepted.setdefault((ref.stream, ref.consumer, ref.stream_seq), posted.time)
     if not ack_wait or not accepted:

@@ -169,6 +169,15 @@ def test_a_task_handed_out_again_right_after_its_result_was_accepted():
 
 
 @verdict_case("no_early_redelivery", None)
+def test_a_result_posted_after_its_tasks_ack_wait_ran_out_is_not_judged():
+    """The web app was restarting: the POST got through 1.5 ack_waits after the hand-out, when NATS had taken
+    the task back already; its redelivery right after is NATS doing its job (soak seed 550775248)."""
+    history = [*reserve(T0, [subject(1)]), *post(T0 + 1.6, [subject(1)]),
+               *reserve(T0 + 1.9, [subject(1, delivered=2)], process="worker-1")]
+    return history, _with_ack_wait(snapshot(job(images=1)))
+
+
+@verdict_case("no_early_redelivery", None)
 def test_no_result_was_accepted():
     refused = post(T0 + 0.8, [subject(1)], refused={subject(1): "rejected_stale"})
     return [*reserve(T0, [subject(1)]), *refused], _with_ack_wait(snapshot(job(images=1)))
