@@ -17,6 +17,7 @@ def _settings_for(env: dict[str, str]) -> dict:
     return {
         "NATS_URL": env["CHAOS_NATS_URL"],
         "REDIS_URL": env["CHAOS_REDIS_URL"],
+        "CELERY_BROKER_URL": env["CHAOS_REDIS_URL"],  # read when the Celery app finalises its configuration
         "NATS_TASK_TTR": float(env.get("CHAOS_ACK_WAIT", settings.NATS_TASK_TTR)),
         "NATS_MAX_DELIVER": int(env.get("CHAOS_MAX_DELIVER", settings.NATS_MAX_DELIVER)),
         "NATS_RETENTION": env.get("CHAOS_RETENTION", settings.NATS_RETENTION),
