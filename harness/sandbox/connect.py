@@ -35,6 +35,7 @@ def _reset_caches() -> None:
     progress.client.cache_clear()
     app.conf.broker_url = settings.REDIS_URL  # tasks sent from this process reach the stack's workers
     app.close()  # its connections to the previous broker
+    app.amqp._producer_pool = None  # built on the old connection pool at first use; close() keeps it
 
 
 @contextlib.contextmanager
