@@ -117,6 +117,9 @@ def no_stale_results(history: Sequence[Op], snapshot: dict) -> Verdict:
     return verdict("no_stale_results", violations, counts, unknown)
 
 
+LATE_POST = 1.5  # ack_waits after the hand-out: a POST this late surely came after NATS took the task back
+
+
 def no_early_redelivery(history: Sequence[Op], snapshot: dict) -> Verdict:
     """A task whose result was accepted is not handed out again within half an ack_wait of the acceptance: the
     accepted result restarts the task's ack_wait (+WPI) while it waits to be stored, so no worker redoes
@@ -133,7 +136,7 @@ def no_early_redelivery(history: Sequence[Op], snapshot: dict) -> Verdict:
     # while the POST is answered, so a slow answer (a broker reconnecting) must not move the clock later
     accepted: dict[tuple, float] = {}
     for posted, _, subject in accepted_results(history):
-        if ack_wait and subject in handed and posted.time >= handed[subject] + ack_wait:
+        if ack_wait and subject in handed and posted.time >= handed[subject] + LATE_POST * ack_wait:
             continue
         if (ref := parse_ack(subject)) is not None:
             accepted.setdefault((ref.stream, ref.consumer, ref.stream_seq), posted.time)
