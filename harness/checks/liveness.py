@@ -101,7 +101,8 @@ def lost_tasks_named(history: Sequence[Op], snapshot: dict) -> Verdict:
                 first_hit.setdefault(job, op.time)
     # a job that had ended before the fault lost nothing it still needed (its stream was deleted, or is history)
     judged = [job for job in jobs_of(snapshot) if job["id"] in hit
-              and not _ended_before(ended_at(history, snapshot, job), first_hit[job["id"]])]
+              and not (job["status"] in TERMINAL
+                       and _ended_before(ended_at(history, snapshot, job), first_hit[job["id"]]))]
     if not judged:
         return no_evidence("lost_tasks_named", "no job in the snapshot lost tasks to a fault", {"hit": len(hit)})
     violations = []

@@ -215,3 +215,10 @@ def test_no_process_information():
     found = snapshot(job())
     del found["services"]
     return [], found
+
+
+@verdict_case("lost_tasks_named", False)
+def test_a_job_still_started_after_the_crash_is_judged_though_it_started_before_it():
+    crash = call("nemesis", "inject", T0 + 6, {"fault": "nats-lose-writes", "job": 1, "tail": 4})
+    started = call("sampler", "status", T0 + 1, {"job": 1, "status": "STARTED", "attempt": 1})
+    return [*start(T0), *started, *crash], snapshot(job(status="STARTED"))
