@@ -43,33 +43,33 @@ def accept(job, reply_subjects: list[str], results: list[dict]) -> list[str | No
 def _bound(job_id: int, attempt: int, subjects: list[str], images: list[str | None],
            triaged: list[str | None]) -> list[str | None]:
     seqs = {parse_reply_subject(s).stream_seq for s, why in zip(subjects, triaged, strict=True) if why is None}
-    if not seqs:
-        return triaged
-    handed = dict(Handout.objects.filter(job_id=job_id, attempt=attempt, stream_seq__in=seqs)
-                  .values_list("stream_seq", "image"))
-    return bind_to_handouts(subjects, images, handed, triaged)
+    return bind_to_handouts(subjects, images, _handouts(job_id, attempt, seqs), triaged) if seqs else triaged
 
 
 def handed_out_images(job, reply_subjects: list[str]) -> list[str | None]:
     """Per reply subject, the image whose task the server handed out under it in the job's current attempt
     (None when unknown, or without `fencing`, which records the handouts). An error result may name no image
     (the worker protocol allows `image_id: null`): this says which image failed."""
-    out: list[str | None] = [None] * len(reply_subjects)
     if not runtime.config().fencing:
-        return out
-    seqs = {}
-    for i, subject in enumerate(reply_subjects):
-        try:
-            seqs[i] = parse_reply_subject(subject).stream_seq
-        except ValueError:
-            continue
+        return [None] * len(reply_subjects)
+    seqs = [_seq(subject) for subject in reply_subjects]
+    handed = _handouts(job.pk, runtime.binding().attempt(job), {s for s in seqs if s is not None})
+    return [None if seq is None else handed.get(seq) for seq in seqs]
+
+
+def _handouts(job_id: int, attempt: int, seqs: set[int]) -> dict[int, str | None]:
+    """stream_seq -> image of the deliveries handed out in the attempt, among `seqs`."""
     if not seqs:
-        return out
-    handed = dict(Handout.objects.filter(job_id=job.pk, attempt=runtime.binding().attempt(job),
-                                         stream_seq__in=set(seqs.values())).values_list("stream_seq", "image"))
-    for i, seq in seqs.items():
-        out[i] = handed.get(seq)
-    return out
+        return {}
+    return dict(Handout.objects.filter(job_id=job_id, attempt=attempt, stream_seq__in=seqs)
+                .values_list("stream_seq", "image"))
+
+
+def _seq(subject: str) -> int | None:
+    try:
+        return parse_reply_subject(subject).stream_seq
+    except ValueError:
+        return None
 
 
 def extend(job, reply_subjects: list[str]) -> int:

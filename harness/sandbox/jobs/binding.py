@@ -50,11 +50,7 @@ class SandboxJobs:
         return _counts_of(jobs)
 
     def fail(self, job, reason: str) -> None:
-        job.status = JobState.FAILURE
-        job.finished_at = timezone.now()
-        job.progress["summary"]["status"] = JobState.FAILURE
-        job.save()
-        job.log(reason, level="ERROR")
+        _end(job, JobState.FAILURE, reason, "ERROR")
 
     def complete(self, job) -> None:
         counts = self.counts(job)
@@ -66,6 +62,7 @@ class SandboxJobs:
             stage.update(status=JobState.SUCCESS, progress=1.0)
         job.save()
         job.log(f"Completed by the reaper: {counts.processed} images processed, {counts.failed} failed")
+
     def rerun(self, job) -> None:
         """Optional: enqueue the run of the job's current attempt again (the sweep found it lost)."""
         from harness.sandbox.jobs.tasks import run_job
@@ -75,17 +72,21 @@ class SandboxJobs:
 
     def revoke(self, job, reason: str) -> None:
         """Optional: end a cancel that never finished the way the cancel would have: REVOKED."""
-        job.status = JobState.REVOKED
-        job.finished_at = timezone.now()
-        job.progress["summary"]["status"] = JobState.REVOKED
-        job.save()
-        job.log(reason, level="WARNING")
+        _end(job, JobState.REVOKED, reason, "WARNING")
 
     def log(self, job, message: str, level: str = "INFO") -> None:
         job.log(message, level=level)
 
     def clear_state(self, job_id: int) -> None:
         progress.clear(job_id)
+
+
+def _end(job, status: str, reason: str, level: str) -> None:
+    job.status = status
+    job.finished_at = timezone.now()
+    job.progress["summary"]["status"] = status
+    job.save()
+    job.log(reason, level=level)
 
 
 def _recorded(job) -> JobCounts:
