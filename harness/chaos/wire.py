@@ -81,7 +81,7 @@ class Wire:
 
     def in_progress(self, job: int, reply_subjects: list[str]) -> int | None:
         response = self.call("heartbeat", "POST", f"/jobs/{job}/tasks/in_progress/", job,
-                             json={"reply_subjects": reply_subjects})
+                             extra={"reply_subjects": reply_subjects}, json={"reply_subjects": reply_subjects})
         return None if response is None else response.status_code
 
 

@@ -132,11 +132,15 @@ def no_early_redelivery(history: Sequence[Op], snapshot: dict) -> Verdict:
     # the POST) comes too late for the +WPI: NATS has taken the task back, and its redelivery is not early.
     handed = {subject: op.time for op in select(history, f="reserve", type="ok")
               for subject in (op.value or {}).get("reply_subjects", [])}
+    # an accepted in_progress heartbeat restarts its tasks' ack_wait as the hand-out did (s07 holds for 4)
+    beats = sorted((outcome.time, subject) for invoke, outcome in calls(history, "heartbeat") if outcome.type == "ok"
+                   for subject in (invoke.value or {}).get("reply_subjects", []))
     # (stream, consumer, stream seq) -> when the POST that got its result accepted was sent: the +WPI goes out
     # while the POST is answered, so a slow answer (a broker reconnecting) must not move the clock later
     accepted: dict[tuple, float] = {}
     for posted, _, subject in accepted_results(history):
-        if ack_wait and subject in handed and posted.time >= handed[subject] + LATE_POST * ack_wait:
+        renewed = max([handed.get(subject, -1.0)] + [at for at, beaten in beats if beaten == subject and at <= posted.time])
+        if ack_wait and subject in handed and posted.time >= renewed + LATE_POST * ack_wait:
             continue
         if (ref := parse_ack(subject)) is not None:
             accepted.setdefault((ref.stream, ref.consumer, ref.stream_seq), posted.time)

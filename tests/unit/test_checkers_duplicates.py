@@ -3,6 +3,7 @@
 from harness.history import Op
 from tests.unit.test_checks_cases import (
     T0,
+    call,
     job,
     post,
     queue,
@@ -174,6 +175,19 @@ def test_a_result_posted_after_its_tasks_ack_wait_ran_out_is_not_judged():
     the task back already; its redelivery right after is NATS doing its job (soak seed 550775248)."""
     history = [*reserve(T0, [subject(1)]), *post(T0 + 1.6, [subject(1)]),
                *reserve(T0 + 1.9, [subject(1, delivered=2)], process="worker-1")]
+    return history, _with_ack_wait(snapshot(job(images=1)))
+
+
+def heartbeat(at: float, subjects: list[str], process: str = "worker-0") -> list:
+    return call(process, "heartbeat", at, {"job": 1, "reply_subjects": subjects}, {"job": 1, "status": 200})
+
+
+@verdict_case("no_early_redelivery", False)
+def test_heartbeats_restart_the_ack_wait_so_a_late_post_is_still_judged():
+    """s07: a worker holds its task for 4 ack_waits with in_progress heartbeats; its POST is not late."""
+    beats = [op for i in range(1, 8) for op in heartbeat(T0 + 0.5 * i, [subject(1)])]
+    history = [*reserve(T0, [subject(1)]), *beats, *post(T0 + 4.0, [subject(1)]),
+               *reserve(T0 + 4.2, [subject(1, delivered=2)], process="worker-1")]
     return history, _with_ack_wait(snapshot(job(images=1)))
 
 
