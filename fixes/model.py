@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass, field
 from enum import StrEnum
+
+
+@functools.cache
+def _names(cls) -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(cls))
 
 
 @dataclass(frozen=True)
@@ -42,12 +48,12 @@ class QueueSnapshot:
     def outstanding(self) -> int:
         return self.num_pending + self.num_ack_pending
 
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+    def to_dict(self) -> dict:  # every field is a plain value: no dataclasses.asdict deep copy (the sweep's hot path)
+        return {name: getattr(self, name) for name in _names(type(self))}
 
     @classmethod
     def from_dict(cls, data: dict) -> QueueSnapshot:
-        names = {f.name for f in dataclasses.fields(cls)}
+        names = _names(cls)
         return cls(**{k: v for k, v in data.items() if k in names})
 
 
@@ -80,7 +86,8 @@ class JobCounts:
         return 0 if self.state_lost else self.results_queued
 
     def to_dict(self) -> dict:
-        return {**dataclasses.asdict(self), "unprocessed_image_ids": list(self.unprocessed_image_ids)}
+        return {**{name: getattr(self, name) for name in _names(type(self))},
+                "unprocessed_image_ids": list(self.unprocessed_image_ids)}
 
     @classmethod
     def from_dict(cls, data: dict) -> JobCounts:

@@ -4,10 +4,11 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import time
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Count
 
 from fixes import plan
@@ -19,7 +20,7 @@ from fixes.model import Condition, JobCounts
 
 log = logging.getLogger(__name__)
 
-STORE_BATCH = 1000
+STORE_BATCH = 5000
 
 
 class BridgeReader:
@@ -40,7 +41,8 @@ class OrmStore:
         """Running async jobs, less those whose run has not published yet (a RETRY is both startable and
         running): `waiting` times those from their Start."""
         b = self.binding
-        jobs = {job.pk: job for job in b.model.objects.filter(status__in=b.running_states) if b.is_async(job)}
+        rows = b.model.objects.filter(status__in=b.running_states).defer(*_bulky_fields(b.model))
+        jobs = {job.pk: job for job in rows if b.is_async(job)}
         unpublished = _unpublished(b, [job for job in jobs.values() if job.status in b.startable_states])
         self._jobs = {pk: job for pk, job in jobs.items() if pk not in unpublished}
         return {pk: b.attempt(job) for pk, job in self._jobs.items()}
@@ -66,7 +68,9 @@ class OrmStore:
         return out
 
     def previous(self, job_ids: list[int]) -> dict[int, plan.Record]:
-        return {r.job_id: plan.Record.from_dict(r.data) for r in SweepRecord.objects.filter(job_id__in=job_ids)}
+        wanted = set(job_ids)  # every record is of a job the last pass looked at: no IN list of them all
+        return {job_id: plan.Record.from_dict(data) for job_id, data in SweepRecord.objects.values_list("job_id", "data")
+                if job_id in wanted}
 
     def counts(self, job_ids: list[int]) -> dict[int, JobCounts | Exception]:
         return self.counts_of([self._jobs[i] for i in job_ids])
@@ -95,6 +99,8 @@ class OrmStore:
         return {r["job_id"]: r["n"] for r in rows if attempts.get(r["job_id"]) == r["attempt"]}
 
     def save(self, records: dict[int, plan.Record], running: list[int]) -> None:
+        if connection.vendor == "postgresql":
+            return _save_postgres(records)
         SweepRecord.objects.bulk_create([SweepRecord(job_id=j, data=r.to_dict()) for j, r in records.items()],
                                         batch_size=STORE_BATCH, update_conflicts=True, unique_fields=["job_id"],
                                         update_fields=["data", "updated_at"])
@@ -188,6 +194,21 @@ class OrmStore:
         return retry_pending()
 
 
+def _save_postgres(records: dict[int, plan.Record]) -> None:
+    """OrmStore.save on PostgreSQL: the records as one JSON document per STORE_BATCH jobs (a Django bulk upsert
+    quotes every record as an array element, which cost more than the rest of a pass), and the records of jobs no
+    longer looked at deleted: those not written in this transaction."""
+    table, quote = SweepRecord._meta.db_table, connection.ops.quote_name
+    upsert = (f"INSERT INTO {quote(table)} (job_id, data, updated_at) SELECT key::bigint, value, now() "
+              "FROM jsonb_each(%s::jsonb) ON CONFLICT (job_id) DO UPDATE SET data = EXCLUDED.data, "
+              "updated_at = EXCLUDED.updated_at")
+    items = [(str(job_id), record.to_dict()) for job_id, record in records.items()]
+    with transaction.atomic(), connection.cursor() as cursor:
+        for at in range(0, len(items), STORE_BATCH):
+            cursor.execute(upsert, [json.dumps(dict(items[at:at + STORE_BATCH]))])
+        cursor.execute(f"DELETE FROM {quote(table)} WHERE updated_at < now()")  # now(): this transaction's start
+
+
 def _published(attempts: dict[int, int]) -> dict[int, dict]:
     """What each job's current attempt published, when the publish finished."""
     rows = AttemptRecord.objects.filter(job_id__in=list(attempts), published__isnull=False).values(
@@ -225,6 +246,13 @@ def _unpublished(binding, jobs: list) -> set[int]:
 def stopping_states(binding) -> list[str]:
     """A job in one of these waits for its cancel to end (CANCELING)."""
     return [s for s in binding.busy_states if s not in binding.startable_states and s not in binding.running_states]
+
+
+def _bulky_fields(model) -> list[str]:
+    """JSON and text columns (a job's progress, its logs): the sweep reads them only for the few jobs whose
+    binding asks (deferred fields load on access), not for every running job of every pass."""
+    return [f.name for f in model._meta.concrete_fields
+            if not f.primary_key and f.get_internal_type() in ("JSONField", "TextField")]
 
 
 def _or_error(fn, arg):

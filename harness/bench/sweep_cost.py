@@ -22,6 +22,7 @@ import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+import psutil
 import psycopg
 
 from harness.bench.common import PIPELINE, Measurement, api, running_stack, running_target
@@ -39,23 +40,41 @@ def create_started_jobs(stack, count: int, threads: int = 4, timeout: float = 60
     _wait_started(stack, count, timeout)
 
 
-def run(jobs: int = 1000, passes: int = 3) -> list[Measurement]:
+def run(jobs: int = 1000, passes: int = 3, bulk: bool | None = None) -> list[Measurement]:
+    """`bulk` (default: above 2,000 jobs) creates the jobs with `manage.py chaos_bulk_jobs` instead of through
+    the API: rows in bulk, streams over one NATS connection with many requests in flight."""
+    bulk = jobs > 2000 if bulk is None else bool(bulk)
     settings = {"fixes": "on", "ack_wait": 300, "max_deliver": 3, "sweep_interval": 60}
     with running_stack(settings, web_workers=2, beat=False) as stack:
         began = time.perf_counter()
-        create_started_jobs(stack, jobs)
+        if bulk:
+            stack.manage("chaos_bulk_jobs", "--count", str(jobs), timeout=max(600, jobs / 20))
+        else:
+            create_started_jobs(stack, jobs)
         setup_seconds = time.perf_counter() - began
-        lines = stack.manage("chaos_sweep", "--passes", str(passes), timeout=600).strip().splitlines()
-    results = [json.loads(line) for line in lines if line.startswith("{")]
+        nats_rss = [_rss_mib(stack.nats.pid)]
+        lines = stack.manage("chaos_sweep", "--passes", str(passes), timeout=max(600, jobs / 50 * passes))
+        nats_rss.append(_rss_mib(stack.nats.pid))
+    results = [json.loads(line) for line in lines.strip().splitlines() if line.startswith("{")]
     assert all(r["looked_at"] == jobs and r["failed"] == 0 and r.get("skipped", 0) == 0
                for r in results), results
     first, later = results[0]["seconds"], [r["seconds"] for r in results[1:]]
     steady = statistics.median(later) if later else first
-    name, note = "sweep_cost", f"{jobs} STARTED jobs, 1 image each; setup {setup_seconds:.0f} s"
+    how = "bulk" if bulk else "API"
+    name, note = "sweep_cost", f"{jobs} STARTED jobs, 1 image each; setup ({how}) {setup_seconds:.0f} s"
     return [Measurement(name, "first pass (stores observations)", first, "s", note),
             Measurement(name, "later pass, median", steady, "s", f"{len(later)} passes"),
+            Measurement(name, "first pass per job", first / jobs * 1000, "ms", ""),
             Measurement(name, "later pass per job", steady / jobs * 1000, "ms", ""),
-            Measurement(name, "jobs swept per second", jobs / steady, "jobs/s", "")]
+            Measurement(name, "jobs swept per second", jobs / steady, "jobs/s", ""),
+            Measurement(name, "sweep process peak RSS", max(r["peak_rss_mib"] for r in results), "MiB",
+                        "the one process running every pass"),
+            Measurement(name, "nats-server RSS", max(nats_rss), "MiB",
+                        f"after setup {nats_rss[0]:.0f}, after the passes {nats_rss[1]:.0f}")]
+
+
+def _rss_mib(pid: int | None) -> float:
+    return psutil.Process(pid).memory_info().rss / 2**20 if pid else float("nan")
 
 
 # --- on Antenna -------------------------------------------------------------------------------------------

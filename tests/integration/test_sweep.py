@@ -28,12 +28,12 @@ def _fail_snapshot_of(monkeypatch, job_id: int, error: Exception | None = None, 
 
     real = JobQueue.snapshot
 
-    async def snapshot(self, wanted: int, attempt=None):
+    async def snapshot(self, wanted: int, attempt=None, listed=None):
         if wanted == job_id:
             if unreachable:
                 return QueueSnapshot(taken_at=0.0, job_id=wanted, reachable=False)
             raise error
-        return await real(self, wanted, attempt)
+        return await real(self, wanted, attempt, listed)
 
     monkeypatch.setattr(JobQueue, "snapshot", snapshot)
 
@@ -65,6 +65,38 @@ def test_one_job_whose_look_raises_does_not_stop_the_others(sweep_on, monkeypatc
     stored = set(Observation.objects.filter(job_id__in=jobs).values_list("job_id", flat=True))
     assert stored == {jobs[0], jobs[3]}
     assert Observation.objects.get(job_id=jobs[3]).data["counts"]["expected"] == 1
+
+
+@pytest.mark.stack(**NO_BEAT_SWEEP)
+def test_listed_streams_give_the_same_looks_as_one_job_at_a_time(sweep_on, monkeypatch):
+    """snapshots() from STREAM.LIST pages (many jobs) against snapshot() of each job alone, also for a job whose
+    consumer or stream is gone: only the clocks may differ."""
+    from fixes.django import runtime
+    from fixes.jetstream import inspect
+
+    jobs = [started_job(sweep_on, images=2) for _ in range(3)]
+    no_consumer, no_stream = jobs[1], jobs[2]
+    layout, model = runtime.layout(), runtime.binding().model
+    wanted = {job_id: model.objects.get(pk=job_id).attempt for job_id in jobs}
+
+    async def break_two(q):
+        await q._js.delete_consumer(layout.stream(no_consumer), layout.consumer(no_consumer, wanted[no_consumer]))
+        await q._js.delete_stream(layout.stream(no_stream))
+    runtime.bridge().call(break_two)
+    clocks = ("taken_at", "server_time", "last_active")
+
+    def look(at_least: int) -> dict:
+        monkeypatch.setattr(inspect, "LIST_AT_LEAST", at_least)
+        found = runtime.bridge().call(lambda q: q.snapshots(wanted))
+        return {job_id: {k: v for k, v in snap.to_dict().items() if k not in clocks} for job_id, snap in found.items()}
+
+    listed = runtime.bridge().call(lambda q: q.stream_states(wanted))
+    assert set(listed) == {jobs[0], no_consumer} and listed[jobs[0]]["state"]["messages"] == 2
+    one_by_one, from_pages = look(10**6), look(1)
+    assert from_pages == one_by_one
+    assert from_pages[jobs[0]]["num_pending"] == 2 and from_pages[jobs[0]]["messages"] == 2
+    assert from_pages[no_consumer]["stream_exists"] and not from_pages[no_consumer]["consumer_exists"]
+    assert not from_pages[no_stream]["stream_exists"]
 
 
 @pytest.mark.stack(**NO_BEAT_SWEEP)

@@ -1,4 +1,5 @@
 import json
+import resource
 import time
 
 from django.core.management.base import BaseCommand
@@ -18,4 +19,5 @@ class Command(BaseCommand):
             result = reaper.sweep()
             self.stdout.write(json.dumps({"seconds": time.perf_counter() - began, "looked_at": result.looked_at,
                                           "failed": len(result.failed), "skipped": len(result.skipped),
-                                          "unreachable": result.unreachable}))
+                                          "unreachable": result.unreachable,
+                                          "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
