@@ -31,6 +31,9 @@ class FixesConfig:
     confirmations: int = CONFIRMATIONS_DEFAULT
     result_backlog_grace: float = RESULT_BACKLOG_GRACE_DEFAULT
     start_timeout: float = START_TIMEOUT_DEFAULT  # PENDING without a published run, or CANCELING, this long: rescued
+    # seconds before the sweep looks again at the jobs it first saw dead, stuck or lost in a pass (the confirming
+    # look); None: a quarter of sweep_interval; 0: the next pass confirms. At most half the interval.
+    confirm_delay: float | None = None
 
     def __post_init__(self):
         if self.sweep_interval <= 0:
@@ -43,8 +46,16 @@ class FixesConfig:
             raise ValueError(f"result_backlog_grace must be >= 0, got {self.result_backlog_grace}")
         if self.start_timeout <= 0:
             raise ValueError(f"start_timeout must be > 0, got {self.start_timeout}")
+        if self.confirm_delay is not None and self.confirm_delay < 0:
+            raise ValueError(f"confirm_delay must be >= 0, got {self.confirm_delay}")
         if self.confirmations < 1:
             raise ValueError(f"confirmations must be >= 1, got {self.confirmations}")
+
+    @property
+    def confirm_after(self) -> float:
+        """Seconds the sweep waits for its confirming look (0: none within the pass)."""
+        delay = self.sweep_interval / 4 if self.confirm_delay is None else self.confirm_delay
+        return min(delay, self.sweep_interval / 2) if self.confirmations > 1 else 0.0
 
     @classmethod
     def switches(cls) -> list[str]:
@@ -57,7 +68,8 @@ class FixesConfig:
     @classmethod
     def from_env(cls, environ: Mapping[str, str], prefix: str) -> FixesConfig:
         """<prefix>FIXES=on|off sets every switch; <prefix>FIX_<SWITCH>=0|1 overrides one of them;
-        <prefix>SWEEP_INTERVAL, STUCK_GRACE, RESULT_BACKLOG_GRACE, START_TIMEOUT, STUCK_ACTION set the knobs."""
+        <prefix>SWEEP_INTERVAL, STUCK_GRACE, RESULT_BACKLOG_GRACE, START_TIMEOUT, CONFIRM_DELAY, STUCK_ACTION set the
+        knobs."""
         master = environ.get(f"{prefix}FIXES", "on").strip().lower()
         if master not in ("on", "off", "1", "0", "true", "false"):
             raise ValueError(f"{prefix}FIXES must be on or off, got {master!r}")
@@ -75,6 +87,8 @@ class FixesConfig:
             values["result_backlog_grace"] = float(environ[f"{prefix}RESULT_BACKLOG_GRACE"])
         if f"{prefix}START_TIMEOUT" in environ:
             values["start_timeout"] = float(environ[f"{prefix}START_TIMEOUT"])
+        if f"{prefix}CONFIRM_DELAY" in environ:
+            values["confirm_delay"] = float(environ[f"{prefix}CONFIRM_DELAY"])
         if f"{prefix}STUCK_ACTION" in environ:
             values["stuck_action"] = environ[f"{prefix}STUCK_ACTION"]
         return cls(**values)

@@ -78,6 +78,7 @@ class Plan:
     unreachable: bool = False  # NATS stopped answering during the pass: nobody after that is judged
     looked_at: int = 0
     unless_done: dict[int, Record] = field(default_factory=dict)  # the record to keep if the job's rerun fails
+    sighted: list[int] = field(default_factory=list)  # first seen dead, stuck, lost or finished: look again
 
 
 def plan(jobs: Mapping[int, int], snapshots: Mapping[int, QueueSnapshot | Exception],
@@ -102,6 +103,8 @@ def plan(jobs: Mapping[int, int], snapshots: Mapping[int, QueueSnapshot | Except
                         watch_since=before.watch_since if before else None,
                         after_outage=bool(before and before.outage))
         kind = _action(judged, config, warned=bool(before and before.warned))
+        if not judged.confirmed and (judged.condition in ACTIONABLE or judged.condition is Condition.FINISHED):
+            out.sighted.append(job_id)
         if kind:
             out.actions.append(Action(job_id, attempt, kind, judged))
         stuck = judged.condition is Condition.STUCK_NO_FETCHER
@@ -178,6 +181,21 @@ def _outage(record: Record | None, attempt: int) -> Record:
     return Record(attempt, record.observation, record.watch_since, outage=True, warned=record.warned)
 
 
+def _confirm(decided: Plan, store: SweepStore, queue: QueueReader, jobs: Mapping[int, int], layout: QueueLayout,
+             config: FixesConfig, sleep: Callable[[float], None]) -> None:
+    """The confirming look at the jobs first sighted in this pass, judged against that first look; merged into
+    `decided` (its records, actions, skips; an outage during it marks those jobs' records)."""
+    sleep(config.confirm_after)
+    again = {job_id: jobs[job_id] for job_id in decided.sighted}
+    ids = list(again)
+    second = plan(again, _snapshots(queue, again), store.counts(ids),
+                  {job_id: decided.records[job_id] for job_id in ids}, layout, config)
+    decided.records.update(second.records)
+    decided.actions += second.actions
+    decided.skipped.update(second.skipped)
+    decided.unreachable = decided.unreachable or second.unreachable
+
+
 def _snapshots(queue: QueueReader, jobs: dict[int, int]) -> dict[int, QueueSnapshot | Exception]:
     """The queue's looks; a reader that raises (a disconnected bridge fails fast) counts as NATS not
     answering, so the outage is remembered and the watch clock restarts after it."""
@@ -227,9 +245,12 @@ class SweepResult:
 
 
 def run_once(store: SweepStore, queue: QueueReader, layout: QueueLayout, config: FixesConfig,
-             clock: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time) -> SweepResult:
-    """One pass over running async jobs (a condition must hold on two consecutive passes before it is acted on),
-    and over the jobs held up before NATS (acted on after start_timeout)."""
+             clock: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time,
+             sleep: Callable[[float], None] = time.sleep) -> SweepResult:
+    """One pass over running async jobs, and over the jobs held up before NATS (acted on after start_timeout).
+
+    A condition must hold on two consecutive looks before it is acted on: a job first seen dead, stuck or lost
+    is looked at again config.confirm_after seconds later in the same pass (not a whole interval later)."""
     began, result = clock(), SweepResult()
     if not config.sweep:
         return result
@@ -240,6 +261,8 @@ def run_once(store: SweepStore, queue: QueueReader, layout: QueueLayout, config:
     counts = store.counts(ids) if ids else {}
     previous = store.previous(ids + list(held))
     decided = plan(jobs, snapshots, counts, previous, layout, config)
+    if decided.sighted and not decided.unreachable and config.confirm_after > 0:
+        _confirm(decided, store, queue, jobs, layout, config, sleep)
     waited = plan_waiting(held, previous, config, wall())
     result.unreachable, result.looked_at, result.skipped = decided.unreachable, decided.looked_at, list(decided.skipped)
     result.looked_at += waited.looked_at

@@ -4,7 +4,7 @@
     python -m harness.bench detection tasks_call  # some
     python -m harness.bench --quick               # smaller sizes, for a smoke run
     python -m harness.bench --target antenna:PATH # the ones that run on a real Antenna checkout (docs/benchmarks.md)
-    python -m harness.bench throughput --set pairs=2  # a keyword argument of one benchmark
+    python -m harness.bench throughput --set pairs=2  # a keyword argument of one benchmark (--set repeatable)
 """
 
 from __future__ import annotations
@@ -24,9 +24,10 @@ import psutil
 
 from harness.targets import TargetSpec
 
-BENCHMARKS = ("detection", "tasks_call", "sweep_cost", "throughput", "result_path", "startup")
+BENCHMARKS = ("detection", "tasks_call", "sweep_cost", "throughput", "fixes_cost", "result_path", "startup")
 QUICK = {"detection": {"repeats": 1}, "tasks_call": {"calls": 50}, "sweep_cost": {"jobs": 100, "passes": 2},
-         "throughput": {"images": 400, "messages": 4000}, "result_path": {"images": 50}, "startup": {"runs": 1}}
+         "throughput": {"images": 400, "messages": 4000}, "fixes_cost": {"images": 200, "pairs": 1},
+         "result_path": {"images": 50}, "startup": {"runs": 1}}
 # The benchmarks that also run on a real Antenna checkout (each module's run_antenna), and their smoke sizes
 ON_ANTENNA = ("detection", "tasks_call", "sweep_cost", "throughput")
 QUICK_ANTENNA = {"detection": {"repeats": 1}, "tasks_call": {"calls": 20}, "sweep_cost": {"jobs": 20, "passes": 2},

@@ -13,7 +13,8 @@ from fixes.model import Condition, JobCounts, QueueSnapshot
 from fixes.plan import Action, Record, Waiting, run_once, start_overdue
 
 LAYOUT = QueueLayout(ack_wait=1.0, max_deliver=3)
-CONFIG = FixesConfig(sweep_interval=1.0, stuck_grace=1.0)
+CONFIG = FixesConfig(sweep_interval=1.0, stuck_grace=1.0, confirm_delay=0)  # the next pass confirms
+QUICK = dataclasses.replace(CONFIG, confirm_delay=None)  # a confirming look a quarter interval later
 
 
 class Clock:
@@ -138,6 +139,62 @@ def sweep(store, nats, clock, config=CONFIG):
     result = run_once(store, nats, LAYOUT, config, clock=clock, wall=clock)
     clock.now += config.sweep_interval
     return result
+
+
+def quick_sweep(store, nats, clock, config=QUICK):
+    """A pass whose confirming look waits on the fake clock."""
+    slept = []
+
+    def sleep(seconds):
+        slept.append(seconds)
+        clock.now += seconds
+
+    began = clock.now
+    result = run_once(store, nats, LAYOUT, config, clock=clock, wall=clock, sleep=sleep)
+    clock.now = began + config.sweep_interval
+    return result, slept
+
+
+def test_a_dead_job_fails_in_the_pass_that_first_sees_it_after_a_confirming_look():
+    clock, store, nats = world(2)
+    store.jobs[2].counts = JobCounts(expected=5, processed=2, results_queued=3)  # alive: no second look for it
+    seen = []
+    real = nats.snapshots
+    nats.snapshots = lambda jobs: (seen.append(sorted(jobs)), real(jobs))[1]
+    result, slept = quick_sweep(store, nats, clock)
+    assert result.failed == [1] and slept == [0.25] and seen == [[1, 2], [1]]
+    assert "3 of 5 tasks exhausted max_deliver=3" in store.jobs[1].log[0]
+    assert store.records[2]["counts"]["results_queued"] == 3
+
+
+def test_progress_between_the_two_looks_of_a_pass_holds_the_verdict_to_the_next_pass():
+    clock, store, nats = world()
+
+    def sleep_and_store_a_result(seconds):
+        clock.now += seconds
+        store.jobs[1].counts = JobCounts(expected=5, processed=3)
+
+    result = run_once(store, nats, LAYOUT, QUICK, clock=clock, wall=clock, sleep=sleep_and_store_a_result)
+    assert result.failed == [] and store.jobs[1].status == "STARTED"
+    clock.now += 1.0
+    assert quick_sweep(store, nats, clock)[0].failed == [1]  # dead on the pass's two looks after that
+
+
+def test_nats_gone_at_the_confirming_look_marks_an_outage_and_fails_nobody():
+    clock, store, nats = world()
+
+    def sleep_and_pause_nats(seconds):
+        clock.now += seconds
+        nats.down_from = 1
+
+    result = run_once(store, nats, LAYOUT, QUICK, clock=clock, wall=clock, sleep=sleep_and_pause_nats)
+    assert result.failed == [] and result.unreachable and store.records[1]["outage"] is True
+
+
+def test_the_confirming_look_waits_at_most_half_an_interval_and_not_at_all_with_one_confirmation():
+    assert FixesConfig(sweep_interval=60).confirm_after == 15
+    assert FixesConfig(sweep_interval=60, confirm_delay=50).confirm_after == 30
+    assert FixesConfig(sweep_interval=60, confirmations=1).confirm_after == 0
 
 
 def test_a_dead_job_fails_on_the_second_look_with_its_reason():

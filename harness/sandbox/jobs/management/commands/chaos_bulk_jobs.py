@@ -16,11 +16,13 @@ from django.utils import timezone
 
 from fixes.django import runtime
 from fixes.django.models import AttemptRecord
+from fixes.jetstream import QueueUnavailable
 from harness.sandbox.jobs import progress
 from harness.sandbox.jobs.models import DispatchMode, Job, JobState, Pipeline, Project, SourceImage
 
 ROWS = 5000  # rows per INSERT
 ATTEMPT = 1
+RETRIES = 5
 
 
 class Command(BaseCommand):
@@ -28,7 +30,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--count", type=int, required=True)
-        parser.add_argument("--in-flight", type=int, default=256, help="jobs whose stream is being created at once")
+        parser.add_argument("--in-flight", type=int, default=64, help="jobs whose stream is being created at once")
 
     def handle(self, *args, count, in_flight, **options):
         began = time.perf_counter()
@@ -89,10 +91,16 @@ def _queues(jobs: dict[int, int], in_flight: int) -> str | None:
             task = json.dumps({"id": f"{job_id}-{image_id}", "image_id": str(image_id), "image_url": "",
                                "job_id": job_id, "attempt": ATTEMPT}).encode()
             async with gate:
-                await q.create(job_id, ATTEMPT)
-                await q.publish(job_id, [(layout.msg_id(job_id, ATTEMPT, image_id), task)])
+                for tries in range(RETRIES):  # a busy server may not answer within the API timeout: both are
+                    try:                      # idempotent (same config, the same Nats-Msg-Id)
+                        await q.create(job_id, ATTEMPT)
+                        await q.publish(job_id, [(layout.msg_id(job_id, ATTEMPT, image_id), task)])
+                        return
+                    except QueueUnavailable:
+                        if tries == RETRIES - 1:
+                            raise
 
         await asyncio.gather(*(one(j, i) for j, i in jobs.items()))
         return q.server_id
 
-    return runtime.bridge().call(create_all, timeout=max(60.0, len(jobs) / 50))
+    return runtime.bridge().call(create_all, timeout=max(120.0, len(jobs) / 20))
