@@ -47,6 +47,14 @@ def assess(current: Observation, layout: QueueLayout, config: FixesConfig, previ
     return Assessment(condition, actionable and confirmed, confirmed, dead, reason, evidence, watch_since)
 
 
+def cannot_be_dead_or_lost(snap: QueueSnapshot, published: int | None) -> bool:
+    """No counts of the app can make this look dead or lost: the stream and the consumer are there, tasks are
+    pending or in flight (dead tasks leave the consumer quiescent), and the stream still holds as many tasks as
+    the attempt published (so none can be missing from it). The inline check then skips reading the counts."""
+    return (snap.reachable and snap.stream_exists and snap.consumer_exists and snap.outstanding > 0
+            and (not published or snap.messages >= published))
+
+
 def watched(observation: Observation, since: float | None) -> Observation:
     """The observation with delivery activity counted from `since` at the earliest (what the next look
     must be compared with)."""

@@ -11,10 +11,10 @@ import logging
 import time
 
 from fixes import plan
-from fixes.assess import assess
+from fixes.assess import assess, cannot_be_dead_or_lost
 from fixes.django import runtime
 from fixes.django.models import Handout
-from fixes.django.store import BridgeReader, OrmStore, not_published_yet
+from fixes.django.store import BridgeReader, OrmStore, not_published_yet, published_tasks
 from fixes.jetstream.errors import QueueMissing, QueueUnavailable
 from fixes.model import LOST, Assessment, Condition, Observation
 
@@ -53,27 +53,35 @@ def _image_of_task(binding, payload: bytes) -> str | None:
 
 
 def check_inline(job) -> Assessment | None:
-    """Assess a job whose /tasks/ call came back empty; fail it if it is dead or lost."""
+    """Assess a job whose /tasks/ call came back empty; fail it if it is dead or lost. None: the check is off,
+    or NATS alone shows the job cannot be dead or lost (tasks pending or in flight, none missing)."""
     config = runtime.config()
     if not config.inline_reaper:
         return None
-    first = observe(job, queued=False)  # results waiting to be stored only matter to a job that looks dead
-    judged = assess(first, runtime.layout(), config)
-    if judged.condition is Condition.NATS_UNREACHABLE:
+    attempt = runtime.binding().attempt(job)
+    snapshot = runtime.bridge().call(lambda q: q.snapshot(job.pk, attempt))
+    if not snapshot.reachable:
         raise QueueUnavailable("NATS did not answer")  # an empty fetch from a hung server is no "drained"
+    if cannot_be_dead_or_lost(snapshot, published_tasks(job.pk, attempt)):
+        return None  # the common empty call (others hold the last tasks): no counts read
+    first = _with_counts(job, snapshot, queued=False)  # queued results only matter to a job that looks dead
+    judged = assess(first, runtime.layout(), config)
     if judged.condition is not Condition.DEAD_TASKS and judged.condition not in LOST:
         return judged
     if not_published_yet(job, judged.condition, runtime.binding()):
         return judged
     judged = assess(observe(job), runtime.layout(), config, previous=first)  # the two reads are not atomic
     if judged.act:
-        OrmStore().fail(plan.Action(job.pk, runtime.binding().attempt(job), "fail", judged))
+        OrmStore().fail(plan.Action(job.pk, attempt, "fail", judged))
     return judged
 
 
 def observe(job, queued: bool = True) -> Observation:
     attempt = runtime.binding().attempt(job)
-    snapshot = runtime.bridge().call(lambda q: q.snapshot(job.pk, attempt))
+    return _with_counts(job, runtime.bridge().call(lambda q: q.snapshot(job.pk, attempt)), queued)
+
+
+def _with_counts(job, snapshot, queued: bool) -> Observation:
     counts = OrmStore().counts_of([job], queued)[job.pk]
     if isinstance(counts, Exception):
         raise counts  # e.g. Redis down: the host answers 503

@@ -209,6 +209,11 @@ def _save_postgres(records: dict[int, plan.Record]) -> None:
         cursor.execute(f"DELETE FROM {quote(table)} WHERE updated_at < now()")  # now(): this transaction's start
 
 
+def published_tasks(job_id: int, attempt: int) -> int | None:
+    """How many tasks the attempt stored in NATS (AttemptRecord), None until its publish finished."""
+    return AttemptRecord.objects.filter(job_id=job_id, attempt=attempt).values_list("published", flat=True).first()
+
+
 def _published(attempts: dict[int, int]) -> dict[int, dict]:
     """What each job's current attempt published, when the publish finished."""
     rows = AttemptRecord.objects.filter(job_id__in=list(attempts), published__isnull=False).values(

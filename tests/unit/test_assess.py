@@ -5,10 +5,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fixes.assess import assess
+from fixes.assess import assess, cannot_be_dead_or_lost
 from fixes.config import FixesConfig
 from fixes.layout import QueueLayout
-from fixes.model import Condition, JobCounts, Observation, QueueSnapshot
+from fixes.model import LOST, Condition, JobCounts, Observation, QueueSnapshot
 
 LAYOUT = QueueLayout(ack_wait=30.0, max_deliver=5)
 TWO = FixesConfig()  # confirmations=2
@@ -430,3 +430,24 @@ def test_in_progress_keeps_last_active_fresh_so_a_slow_task_is_not_stuck(wpi_ago
 def test_confirmations_one_never_needs_previous(current, layout):
     verdict = assess(current, layout, ONE)
     assert verdict.confirmed
+
+
+out_in_nats = snapshots.map(lambda s: dataclasses.replace(s, reachable=True, stream_exists=True, consumer_exists=True))
+
+
+@settings(max_examples=300)
+@given(st.builds(Observation, out_in_nats, counts_), st.none() | observations, layouts, configs)
+def test_what_the_inline_check_skips_is_never_dead_or_lost(current, previous, layout, config):
+    """cannot_be_dead_or_lost lets /tasks/ skip the counts: then no counts may make the look dead or lost."""
+    if cannot_be_dead_or_lost(current.snapshot, current.counts.published):
+        verdict = assess(current, layout, config, previous)
+        assert verdict.condition is not Condition.DEAD_TASKS and verdict.condition not in LOST
+
+
+def test_the_inline_check_skips_the_counts_only_with_tasks_out_and_none_missing():
+    held = snap(num_ack_pending=4)
+    assert cannot_be_dead_or_lost(held, published=200)
+    assert cannot_be_dead_or_lost(held, published=None)
+    assert not cannot_be_dead_or_lost(held, published=201)  # one task is missing from the stream
+    assert not cannot_be_dead_or_lost(snap(), published=200)  # quiescent: maybe dead
+    assert not cannot_be_dead_or_lost(snap(num_pending=3, consumer_exists=False), published=200)
