@@ -341,6 +341,36 @@ def test_snapshot_reads_server_clock_and_in_progress_refreshes_last_active(serve
     run(server.url, FAST, scenario)
 
 
+def test_snapshots_of_many_jobs_read_streams_from_list_pages_and_match_one_by_one(server, monkeypatch):
+    """More jobs than one STREAM.LIST page (256), one of them with its consumer gone and one with its stream gone:
+    the looks from the pages equal snapshot() of each job alone, clocks aside."""
+    from fixes.jetstream import inspect
+
+    jobs = [next(job_ids) for _ in range(300)]
+    clocks = ("taken_at", "server_time", "last_active")
+
+    async def scenario(q: JobQueue):
+        await asyncio.gather(*(q.create(job) for job in jobs))
+        await q.publish(jobs[0], [(None, b"a"), (None, b"b")])
+        await q._js.delete_consumer(FAST.stream(jobs[1]), FAST.consumer(jobs[1]))
+        await q.delete(jobs[2])
+        listed = await q.stream_states(dict.fromkeys(jobs))
+        assert set(listed) == set(jobs) - {jobs[2]} and listed[jobs[0]]["state"]["messages"] == 2
+        looks = {}
+        for at_least in (10**6, 1):
+            monkeypatch.setattr(inspect, "LIST_AT_LEAST", at_least)
+            found = await q.snapshots(dict.fromkeys(jobs), concurrency=64)
+            looks[at_least] = {job: {k: v for k, v in snap.to_dict().items() if k not in clocks}
+                               for job, snap in found.items()}
+        assert looks[1] == looks[10**6]
+        assert looks[1][jobs[0]]["num_pending"] == 2 and looks[1][jobs[0]]["last_seq"] == 2
+        assert looks[1][jobs[1]]["stream_exists"] and not looks[1][jobs[1]]["consumer_exists"]
+        assert not looks[1][jobs[2]]["stream_exists"]
+        await asyncio.gather(*(q.delete(job) for job in jobs))
+
+    run(server.url, FAST, scenario)
+
+
 def _dies(q: JobQueue, job: int, attempt: int):
     """Publish one task and keep fetching without acking until it exhausts max_deliver."""
     async def go():
