@@ -59,10 +59,12 @@ def check_inline(job) -> Assessment | None:
     if not config.inline_reaper:
         return None
     attempt = runtime.binding().attempt(job)
-    snapshot = runtime.bridge().call(lambda q: q.snapshot(job.pk, attempt))
+    snapshot = runtime.bridge().begin(lambda q: q.snapshot(job.pk, attempt, together=True))
+    published = published_tasks(job.pk, attempt)  # read while NATS answers
+    snapshot = snapshot()
     if not snapshot.reachable:
         raise QueueUnavailable("NATS did not answer")  # an empty fetch from a hung server is no "drained"
-    if cannot_be_dead_or_lost(snapshot, published_tasks(job.pk, attempt)):
+    if cannot_be_dead_or_lost(snapshot, published):
         return None  # the common empty call (others hold the last tasks): no counts read
     first = _with_counts(job, snapshot, queued=False)  # queued results only matter to a job that looks dead
     judged = assess(first, runtime.layout(), config)

@@ -54,13 +54,22 @@ class NatsBridge:
         Raises QueueUnavailable when NATS is not connected (at once, except right after start-up, when the
         first connect gets up to connect_timeout) or when the call takes longer than `timeout`.
         """
+        return self.begin(fn, timeout)()
+
+    def begin(self, fn: Callable[[JobQueue], Awaitable[T]], timeout: float = 5.0) -> Callable[[], T]:
+        """call() in two halves: `fn(queue)` starts now; the returned function waits for its result (or raises
+        its error). Meanwhile the calling thread may do other I/O."""
         loop = self._start()  # first: raises for a closed bridge before a coroutine exists
         future = asyncio.run_coroutine_threadsafe(self._run(fn, timeout), loop)
-        try:
-            return future.result(timeout + 1.0)  # the loop enforces `timeout`; this guards against a wedged loop
-        except concurrent.futures.TimeoutError as exc:
-            future.cancel()
-            raise QueueUnavailable(f"NATS call took longer than {timeout}s") from exc
+
+        def result() -> T:
+            try:
+                return future.result(timeout + 1.0)  # the loop enforces `timeout`; this guards against a wedged loop
+            except concurrent.futures.TimeoutError as exc:
+                future.cancel()
+                raise QueueUnavailable(f"NATS call took longer than {timeout}s") from exc
+
+        return result
 
     async def _run(self, fn: Callable[[JobQueue], Awaitable[T]], timeout: float) -> T:
         queue, ready = self._queue, self._ready

@@ -25,24 +25,22 @@ LIST_AT_LEAST = 32  # from this many jobs on, snapshots() reads the streams' sta
 class Inspector:
     """Mixed into JobQueue (uses its _nc, _guard, _timeout, layout and server_id)."""
 
-    async def snapshot(self, job_id: int, attempt: int | None = None, listed: dict | None = None) -> QueueSnapshot:
+    async def snapshot(self, job_id: int, attempt: int | None = None, listed: dict | None = None,
+                       together: bool = False) -> QueueSnapshot:
         """Consumer first, then stream (the two calls are not atomic). Never raises for "NATS is down".
 
         `listed`: the stream's info from a STREAM.LIST page read before (snapshots()); the stream is then not
-        asked again unless the consumer's answer says it is gone."""
+        asked again unless the consumer's answer says it is gone. `together`: both asked at once (one round
+        trip; no order between the two reads)."""
         stream, consumer = self.layout.stream(job_id), self.layout.consumer(job_id, attempt)
         taken_at, found, stream_info = time.time(), None, None
         try:
             with self._guard():
-                try:
-                    found = await self._api(f"CONSUMER.INFO.{stream}.{consumer}")
-                    stream_info = listed or await self._api(f"STREAM.INFO.{stream}")
-                except jserr.NotFoundError as exc:
-                    if found is None and exc.err_code != STREAM_NOT_FOUND:  # only the consumer is gone
-                        stream_info = listed
-                        if listed is None:
-                            with contextlib.suppress(jserr.NotFoundError):
-                                stream_info = await self._api(f"STREAM.INFO.{stream}")
+                if together and listed is None:
+                    found, stream_info = await asyncio.gather(self._found(f"CONSUMER.INFO.{stream}.{consumer}"),
+                                                              self._found(f"STREAM.INFO.{stream}"))
+                else:
+                    found, stream_info = await self._one_then_other(stream, consumer, listed)
         except QueueUnavailable:
             return self.unreachable(job_id)
         fields: dict = {"server_id": self.server_id, "stream_exists": stream_info is not None}
@@ -59,6 +57,25 @@ class Inspector:
                           last_active=unix_time(delivered["last_active"]) if delivered.get("last_active") else None,
                           server_time=unix_time(found["ts"]) if found.get("ts") else None)
         return QueueSnapshot(taken_at=taken_at, job_id=job_id, consumer=consumer, **fields)
+
+    async def _one_then_other(self, stream: str, consumer: str, listed: dict | None) -> tuple[dict | None, dict | None]:
+        found, stream_info = None, None
+        try:
+            found = await self._api(f"CONSUMER.INFO.{stream}.{consumer}")
+            stream_info = listed or await self._api(f"STREAM.INFO.{stream}")
+        except jserr.NotFoundError as exc:
+            if found is None and exc.err_code != STREAM_NOT_FOUND:  # only the consumer is gone
+                stream_info = listed
+                if listed is None:
+                    with contextlib.suppress(jserr.NotFoundError):
+                        stream_info = await self._api(f"STREAM.INFO.{stream}")
+        return found, stream_info
+
+    async def _found(self, what: str) -> dict | None:
+        try:
+            return await self._api(what)
+        except jserr.NotFoundError:
+            return None
 
     async def snapshots(self, jobs: Mapping[int, int | None], concurrency: int = SNAPSHOT_CONCURRENCY,
                         timeout: float = SNAPSHOT_TIMEOUT) -> dict[int, QueueSnapshot | Exception]:

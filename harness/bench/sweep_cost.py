@@ -19,6 +19,7 @@ import json
 import os
 import statistics
 import subprocess
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -40,9 +41,11 @@ def create_started_jobs(stack, count: int, threads: int = 4, timeout: float = 60
     _wait_started(stack, count, timeout)
 
 
-def run(jobs: int = 1000, passes: int = 3, bulk: bool | None = None) -> list[Measurement]:
+def run(jobs: int = 1000, passes: int = 3, bulk: bool | None = None, baseline: str = "") -> list[Measurement]:
     """`bulk` (default: above 2,000 jobs) creates the jobs with `manage.py chaos_bulk_jobs` instead of through
-    the API: rows in bulk, streams over one NATS connection with many requests in flight."""
+    the API: rows in bulk, streams over one NATS connection with many requests in flight. `baseline`: the root of
+    another checkout (e.g. `git archive REV fixes harness` unpacked) whose sweep passes alternate with this
+    code's over the same jobs, for a same-run ratio."""
     bulk = jobs > 2000 if bulk is None else bool(bulk)
     settings = {"fixes": "on", "ack_wait": 300, "max_deliver": 3, "sweep_interval": 60}
     with running_stack(settings, web_workers=2, beat=False) as stack:
@@ -53,7 +56,10 @@ def run(jobs: int = 1000, passes: int = 3, bulk: bool | None = None) -> list[Mea
             create_started_jobs(stack, jobs)
         setup_seconds = time.perf_counter() - began
         nats_rss = [_rss_mib(stack.nats.pid)]
-        lines = stack.manage("chaos_sweep", "--passes", str(passes), timeout=max(600, jobs / 50 * passes))
+        timeout = max(600, jobs / 50 * passes)
+        if baseline:
+            compared = _alternating(stack, baseline, passes, timeout)
+        lines = stack.manage("chaos_sweep", "--passes", str(passes), timeout=timeout)
         nats_rss.append(_rss_mib(stack.nats.pid))
     results = [json.loads(line) for line in lines.strip().splitlines() if line.startswith("{")]
     assert all(r["looked_at"] == jobs and r["failed"] == 0 and r.get("skipped", 0) == 0
@@ -70,7 +76,33 @@ def run(jobs: int = 1000, passes: int = 3, bulk: bool | None = None) -> list[Mea
             Measurement(name, "sweep process peak RSS", max(r["peak_rss_mib"] for r in results), "MiB",
                         "the one process running every pass"),
             Measurement(name, "nats-server RSS", max(nats_rss), "MiB",
-                        f"after setup {nats_rss[0]:.0f}, after the passes {nats_rss[1]:.0f}")]
+                        f"after setup {nats_rss[0]:.0f}, after the passes {nats_rss[1]:.0f}")] + (
+        _compared_rows(compared, jobs) if baseline else [])
+
+
+def _alternating(stack, baseline: str, rounds: int, timeout: float) -> dict[str, list[float]]:
+    """One pass of the code at `baseline` (a checkout's root: its fixes/ and harness/ go first on the path), then
+    one of this code, `rounds` times, over the same jobs."""
+    seconds: dict[str, list[float]] = {"baseline": [], "this": []}
+    for _ in range(rounds):
+        for which in seconds:
+            path = {"PYTHONPATH": os.pathsep.join(filter(None, [baseline, stack.env.get("PYTHONPATH")]))} \
+                if which == "baseline" else {}
+            env = {**stack.env, **path, "CHAOS_RUN_ID": RUN_ID, "CHAOS_OWNER_PID": str(os.getpid())}
+            done = subprocess.run([sys.executable, "-m", "django", "chaos_sweep", "--passes", "1"], env=env,
+                                  capture_output=True, text=True, timeout=timeout, cwd=TMP_ROOT, check=True)
+            seconds[which] += [json.loads(line)["seconds"] for line in done.stdout.splitlines() if line.startswith("{")]
+    return seconds
+
+
+def _compared_rows(seconds: dict[str, list[float]], jobs: int) -> list[Measurement]:
+    ratios = [new / old for old, new in zip(seconds["baseline"], seconds["this"], strict=True)]
+    return [Measurement("sweep_cost", "baseline code: pass per job, median", statistics.median(seconds["baseline"])
+                        / jobs * 1000, "ms", f"{len(ratios)} passes, alternating with this code's"),
+            Measurement("sweep_cost", "this code: pass per job, median (alternating)",
+                        statistics.median(seconds["this"]) / jobs * 1000, "ms", ""),
+            Measurement("sweep_cost", "this / baseline, pass time, median", statistics.median(ratios), "ratio",
+                        "all: " + ", ".join(f"{r:.2f}" for r in ratios))]
 
 
 def _rss_mib(pid: int | None) -> float:

@@ -141,19 +141,27 @@ def test_nats_not_answering_for_one_job_marks_an_outage_and_judges_nobody_after_
 
 
 @pytest.mark.stack(**NO_BEAT_SWEEP)
-def test_a_finished_job_left_started_is_completed_on_the_second_pass(sweep_on):
+def test_a_finished_job_left_started_is_completed_after_two_looks(sweep_on):
     """A job with no images has nothing to count: no result ever completes it. The sweep's FINISHED
-    verdict does, through the binding's complete(), after two looks."""
+    verdict does, through the binding's complete(), after two looks: the next pass's with confirm_delay 0, the
+    confirming look of the same pass by default."""
+    from django.conf import settings
+
     from fixes.django import reaper, runtime
 
-    job_id = started_job(sweep_on, images=0)
+    default = settings.FIXES
+    next_pass = started_job(sweep_on, images=0)
+    settings.FIXES = dataclasses.replace(default, confirm_delay=0)
     reaper.sweep()
-    assert sweep_on.client.job(job_id)["status"] == "STARTED"  # seen once: not yet
-    reaper.sweep()
+    assert sweep_on.client.job(next_pass)["status"] == "STARTED"  # seen once: not yet
+    settings.FIXES = default
+    same_pass = started_job(sweep_on, images=0)  # never looked at before the pass below
+    assert set(reaper.sweep().completed) == {next_pass, same_pass}
 
-    job = sweep_on.client.job(job_id)
-    assert job["status"] == "SUCCESS" and job["finished_at"]
-    assert not runtime.bridge().call(lambda q: q.snapshot(job_id, 1)).stream_exists  # cleaned up like any end
+    for job_id in (next_pass, same_pass):
+        job = sweep_on.client.job(job_id)
+        assert job["status"] == "SUCCESS" and job["finished_at"]
+        assert not runtime.bridge().call(lambda q, j=job_id: q.snapshot(j, 1)).stream_exists  # cleaned up
 
 
 @pytest.mark.stack(**NO_BEAT_SWEEP)

@@ -10,19 +10,21 @@ import asyncio
 import json
 import time
 
+from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 
 from fixes.django import runtime
 from fixes.django.models import AttemptRecord
-from fixes.jetstream import QueueUnavailable
+from fixes.jetstream import JobQueue, QueueUnavailable
 from harness.sandbox.jobs import progress
 from harness.sandbox.jobs.models import DispatchMode, Job, JobState, Pipeline, Project, SourceImage
 
 ROWS = 5000  # rows per INSERT
 ATTEMPT = 1
 RETRIES = 5
+API_TIMEOUT = 30.0
 
 
 class Command(BaseCommand):
@@ -81,18 +83,20 @@ def progress_of(jobs: dict[int, int], chunk: int = 1000) -> None:
 
 
 def _queues(jobs: dict[int, int], in_flight: int) -> str | None:
-    """Each job's stream and consumer with its one task, `in_flight` jobs at a time; the server's id."""
+    """Each job's stream and consumer with its one task, `in_flight` jobs at a time, over one connection of its
+    own (a long API timeout: a server creating thousands of streams answers slowly); the server's id."""
     layout = runtime.layout()
 
-    async def create_all(q):
+    async def create_all():
+        q = await JobQueue.connect(settings.NATS_URL, layout, api_timeout=API_TIMEOUT)
         gate = asyncio.Semaphore(in_flight)
 
         async def one(job_id: int, image_id: int) -> None:
             task = json.dumps({"id": f"{job_id}-{image_id}", "image_id": str(image_id), "image_url": "",
                                "job_id": job_id, "attempt": ATTEMPT}).encode()
             async with gate:
-                for tries in range(RETRIES):  # a busy server may not answer within the API timeout: both are
-                    try:                      # idempotent (same config, the same Nats-Msg-Id)
+                for tries in range(RETRIES):  # both are idempotent: the same config, the same Nats-Msg-Id
+                    try:
                         await q.create(job_id, ATTEMPT)
                         await q.publish(job_id, [(layout.msg_id(job_id, ATTEMPT, image_id), task)])
                         return
@@ -100,7 +104,10 @@ def _queues(jobs: dict[int, int], in_flight: int) -> str | None:
                         if tries == RETRIES - 1:
                             raise
 
-        await asyncio.gather(*(one(j, i) for j, i in jobs.items()))
-        return q.server_id
+        try:
+            await asyncio.gather(*(one(j, i) for j, i in jobs.items()))
+            return q.server_id
+        finally:
+            await q.close()
 
-    return runtime.bridge().call(create_all, timeout=max(120.0, len(jobs) / 20))
+    return asyncio.run(create_all())
