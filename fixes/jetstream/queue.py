@@ -58,7 +58,7 @@ class JobQueue(Inspector, DeadLetters):
         """options go to nats.connect; max_reconnect_attempts -1 (and, in nats-py, 0) retry the first connect forever."""
         options.setdefault("error_cb", _log_error)
         try:
-            return cls(await nats.connect(url, **options), layout, api_timeout)
+            return cls(await nats.connect(servers(url), **options), layout, api_timeout)
         except UNAVAILABLE as exc:
             raise QueueUnavailable(f"cannot connect to NATS at {url}: {exc!r}") from exc
 
@@ -91,7 +91,7 @@ class JobQueue(Inspector, DeadLetters):
         lay = self.layout
         return api.StreamConfig(name=lay.stream(job_id), subjects=[lay.subject(job_id)], max_age=lay.max_age,
                                 retention=api.RetentionPolicy(lay.retention), storage=api.StorageType(lay.storage),
-                                allow_direct=True)
+                                allow_direct=True, num_replicas=lay.replicas)
 
     def _consumer_config(self, job_id: int, attempt: int | None) -> api.ConsumerConfig:
         lay = self.layout
@@ -256,6 +256,11 @@ async def _exists(call) -> bool:
     except jserr.NotFoundError:
         return False
     return True
+
+
+def servers(url: str) -> list[str]:
+    """A comma-separated list of server URLs (one per cluster node, as NATS_URL may hold) as nats-py's list."""
+    return [part.strip() for part in url.split(",") if part.strip()]
 
 
 async def _log_error(exc: Exception) -> None:
