@@ -97,6 +97,11 @@ class NatsCluster(Service):
     def pid(self) -> int | None:
         return self.nodes[0].pid
 
+    def child_pids(self) -> list[int]:
+        """The other nodes and every node's children: with `pid`, every process of the cluster (CPU meters)."""
+        rest = [node.pid for node in self.nodes[1:] if node.pid]
+        return rest + [child for node in self.nodes for child in node.child_pids()]
+
     def start(self) -> NatsCluster:
         began = time.perf_counter()
         self.proxies.start()
