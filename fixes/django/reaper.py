@@ -15,6 +15,7 @@ from fixes.assess import assess
 from fixes.django import runtime
 from fixes.django.models import Handout
 from fixes.django.store import BridgeReader, OrmStore, not_published_yet
+from fixes.intake import latest_per_task
 from fixes.jetstream.errors import QueueMissing, QueueUnavailable
 from fixes.model import LOST, Assessment, Condition, Observation
 
@@ -31,8 +32,10 @@ def hand_out(job, batch: int, timeout: float) -> list:
     if not deliveries:
         check_inline(job)
     elif runtime.config().fencing:
+        deliveries = latest_per_task(deliveries)
         record_handouts(job.pk, attempt, deliveries)
     return deliveries
+
 
 
 def record_handouts(job_id: int, attempt: int, deliveries: list) -> None:
