@@ -20,7 +20,7 @@ import httpx
 from harness.infra.base import Service, free_port
 from harness.infra.nats import SYNC_INTERVAL, NatsServer
 from harness.infra.route_proxy import Proxy, RouteProxies
-from harness.waiting import poll_until
+from harness.waiting import Timeout, poll_until
 
 CLUSTER_NAME = "chaos"
 ROLES = ("follower", "stream-leader", "meta-leader")
@@ -190,6 +190,25 @@ class NatsCluster(Service):
                         return leader
         return None
 
+    def converged(self) -> bool:
+        """Every running node is routed to every other one and names the same live meta leader."""
+        running = [node for node in self.nodes if node.is_running and not node.paused]
+        leaders = set()
+        for node in running:
+            try:
+                routes = httpx.get(f"{node.monitor_url}/routez", timeout=2).json().get("routes") or []
+            except (httpx.HTTPError, ValueError):
+                return False
+            if {route.get("remote_name") for route in routes} != {n.server_name for n in running if n is not node}:
+                return False
+            leaders.add(((self._jsz(node) or {}).get("meta_cluster") or {}).get("leader"))
+        return len(leaders) == 1 and self._alive(leaders.pop())
+
+    def wait_converged(self, timeout: float = 30.0) -> None:
+        """After a heal: until the cluster is whole again, so that what a client reads next is not a lagging
+        node's view."""
+        poll_until(self.converged, timeout=timeout, interval=0.2, what="the NATS cluster whole again")
+
     def wait_for_meta_leader(self, timeout: float | None = None) -> str:
         return poll_until(self.meta_leader, timeout=timeout or self.ready_timeout, interval=0.2,
                           what="a JetStream meta leader in the NATS cluster")
@@ -203,9 +222,12 @@ class NatsCluster(Service):
             return self.node(meta)
         leader = self.stream_leader(stream) if stream else None
         if role == "stream-leader":
-            if leader is None:
-                raise RuntimeError(f"nats: stream {stream} has no leader (is it there?)")
-            return self.node(leader)
+            if leader is None and stream:  # just created, or in an election: give it a moment
+                try:
+                    leader = poll_until(lambda: self.stream_leader(stream), timeout=5, interval=0.2, what="")
+                except Timeout:
+                    pass
+            return self.node(leader or meta)  # no such stream (the job ended, its store wiped): the meta leader
         return next(node for node in self.nodes if node.server_name not in (meta, leader) and node.is_running)
 
     # --- node faults ----------------------------------------------------------------------------
@@ -215,8 +237,11 @@ class NatsCluster(Service):
         return {"node": node.server_name}
 
     def start_nodes(self) -> dict:
-        """Start every node that is down (a no-op on running ones); the cluster then has its meta leader."""
-        return {"started": [node.server_name for node in self.nodes if not node.is_running and node.start()]}
+        """Start every node that is down (a no-op on running ones) and wait until the cluster is whole again."""
+        started = [node.server_name for node in self.nodes if not node.is_running and node.start()]
+        if not self.partitioned:
+            self.wait_converged()
+        return {"started": started}
 
     def wipe_node(self, role: str = "follower", stream: str | None = None) -> dict:
         """Restart one node with its JetStream store deleted: it rejoins empty and catches up from its peers."""
@@ -235,6 +260,7 @@ class NatsCluster(Service):
         healed = sorted(self.partitioned)
         self.proxies.mend(list(self.links.values()))
         self.partitioned.clear()
+        self.wait_converged()
         return {"healed": healed}
 
     def _each(self, action) -> list:
