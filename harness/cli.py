@@ -331,6 +331,11 @@ def run_scenario(
     if spec.kind not in scenario.targets:
         raise typer.BadParameter(f"{scenario.name} does not run on {spec.kind}: {scenario.targets_why}",
                                  param_hint="--target")
+    from scenarios.cluster import cluster_scenarios
+
+    if scenario.name in cluster_scenarios() and topology != "cluster3":
+        raise typer.BadParameter(f"{scenario.name} needs the 3-node NATS cluster: add --nats cluster3",
+                                 param_hint="--nats")
     where = ("" if spec.kind == "sandbox" else f"-{spec.kind}") + ("" if topology == "single" else f"-{topology}")
     directory = Path(report or f"reports/{scenario.name}{where}-{fixes}-{seed}")
     state = {"note": "starting", "ctx": None, "began": time.monotonic()}
