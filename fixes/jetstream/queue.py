@@ -20,7 +20,13 @@ import nats.js.errors as jserr
 from nats.js import api
 
 from fixes.jetstream.deadletters import DeadLetters
-from fixes.jetstream.errors import STREAM_NOT_FOUND, UNAVAILABLE, QueueMissing, QueueUnavailable
+from fixes.jetstream.errors import (
+    NO_SUITABLE_PEERS,
+    STREAM_NOT_FOUND,
+    UNAVAILABLE,
+    QueueMissing,
+    QueueUnavailable,
+)
 from fixes.jetstream.inspect import Inspector
 from fixes.jetstream.pull import NO_MESSAGES, NoResponders, Puller
 from fixes.layout import QueueLayout, parse_reply_subject
@@ -84,6 +90,10 @@ class JobQueue(Inspector, DeadLetters):
             yield
         except UNAVAILABLE as exc:
             raise QueueUnavailable(f"NATS is not answering: {exc!r}") from exc
+        except jserr.APIError as exc:
+            if exc.err_code == NO_SUITABLE_PEERS:  # a node of the cluster is down or still rejoining
+                raise QueueUnavailable(f"NATS cannot place the stream now: {exc!r}") from exc
+            raise
 
     # ---- lifecycle -------------------------------------------------------------------------------------
 
