@@ -46,3 +46,13 @@ def first_per_image(images: list[str | None], stored: set[str]) -> list[bool]:
         if image is not None:
             seen.add(image)
     return out
+
+
+def latest_per_task(deliveries: list) -> list:
+    """One delivery per task, the newest: after a cluster failover a pull can bring the same task twice (the new
+    consumer leader redelivers what the old one had handed out), and a worker must not get it twice."""
+    newest = {}
+    for delivery in deliveries:
+        if delivery.stream_seq not in newest or delivery.num_delivered >= newest[delivery.stream_seq].num_delivered:
+            newest[delivery.stream_seq] = delivery
+    return sorted(newest.values(), key=lambda d: d.stream_seq)

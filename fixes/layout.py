@@ -23,6 +23,7 @@ class QueueLayout:
     ack_wait: float = ANTENNA_ACK_WAIT
     max_deliver: int = ANTENNA_MAX_DELIVER
     max_ack_pending: int = ANTENNA_MAX_ACK_PENDING
+    replicas: int = 1  # job streams and the advisory stream: 3 on a 3-node JetStream cluster
     per_attempt_consumer: bool = False  # stale acks cannot cross attempts: each attempt its own consumer
     # dead letters: reuse a stream that already captures advisories; else create this one, as the host would
     advisory_stream: str | None = "advisories"
@@ -34,6 +35,8 @@ class QueueLayout:
             raise ValueError(f"retention must be 'limits' or 'workqueue', got {self.retention!r}")
         if self.storage not in ("file", "memory"):
             raise ValueError(f"storage must be 'file' or 'memory', got {self.storage!r}")
+        if not 1 <= self.replicas <= 5:
+            raise ValueError(f"replicas must be 1 to 5 (JetStream's limit), got {self.replicas}")
         if self.ack_wait <= 0 or self.max_deliver < 1:
             raise ValueError("ack_wait must be > 0 and max_deliver >= 1")
 

@@ -19,6 +19,8 @@ app = typer.Typer(help="Chaos & regression harness for NATS-backed async job sys
 job_app = typer.Typer(help="Create and inspect jobs on the running stack.", no_args_is_help=True)
 app.add_typer(job_app, name="job")
 console = Console()
+NATS_HELP = ("single (one nats-server) or cluster3 (three clustered nodes on loopback, streams at replicas 3; "
+             "the cluster faults need it). Default: CHAOS_NATS, else single.")
 
 
 def stack_settings(fixes: str, ack_wait: float, max_deliver: int, sweep_interval: float, retention: str) -> dict:
@@ -42,6 +44,7 @@ def up(
                                            "or docker (containers). Default: CHAOS_BACKEND, else process."),
     target: str = typer.Option(None, envvar="CHAOS_TARGET",
                                help="sandbox (default) or antenna:PATH (an Antenna checkout: its backend)."),
+    nats: str = typer.Option(None, "--nats", help=NATS_HELP),
 ):
     """Start NATS, Redis, PostgreSQL, the sandbox web app, Celery worker and beat; serve until Ctrl-C."""
     from harness.infra import Stack
@@ -50,6 +53,7 @@ def up(
 
     settings = stack_settings(fixes, ack_wait, max_deliver, sweep_interval, retention)
     spec = _target(target)
+    topology = _nats(nats, spec)
     try:
         backend = chosen_backend(backend)
     except ValueError as exc:
@@ -64,7 +68,7 @@ def up(
     began = time.monotonic()
     with console.status(f"starting the stack ({spec})…"):
         if spec.kind == "sandbox":
-            stack = Stack(settings=settings, web_workers=web_workers, backend=backend)
+            stack = Stack(settings=settings, web_workers=web_workers, backend=backend, nats=topology)
         else:
             stack = spec.build(settings)
         stack.start()
@@ -127,6 +131,23 @@ def reap_orphans_command(run_id: str = typer.Option(None, help="Kill every proce
 
     killed = reap_orphans(run_id)
     console.print(f"killed {len(killed)} orphaned process(es)" + (f": {killed}" if killed else ""))
+
+
+def _nats(value: str | None, spec) -> str:
+    """The NATS topology of this command's stacks, also set as CHAOS_NATS for everything it starts."""
+    import os
+
+    from harness.infra.stack import nats_topology
+
+    try:
+        topology = nats_topology(value)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--nats") from None
+    if topology != "single" and spec.kind != "sandbox":
+        raise typer.BadParameter("a NATS cluster runs under the sandbox target only", param_hint="--nats")
+    if value is not None:
+        os.environ["CHAOS_NATS"] = topology
+    return topology
 
 
 def _target(text: str | None):
@@ -289,6 +310,7 @@ def run_scenario(
     report: str = typer.Option(None, help="Report directory (default: reports/<scenario>-<fixes>-<seed>)."),
     target: str = typer.Option(None, envvar="CHAOS_TARGET",
                                help="sandbox (default) or antenna:PATH (an Antenna checkout: its backend)."),
+    nats: str = typer.Option(None, "--nats", help=NATS_HELP),
 ):
     """Run one scenario on a fresh stack; show it live, then the verdicts; write the report directory."""
     from pathlib import Path
@@ -301,6 +323,7 @@ def run_scenario(
     if fixes not in ("on", "off"):
         raise typer.BadParameter("--fixes must be on or off")
     spec = _target(target)
+    topology = _nats(nats, spec)
     try:
         scenario = get(name)
     except KeyError as exc:
@@ -308,7 +331,12 @@ def run_scenario(
     if spec.kind not in scenario.targets:
         raise typer.BadParameter(f"{scenario.name} does not run on {spec.kind}: {scenario.targets_why}",
                                  param_hint="--target")
-    where = "" if spec.kind == "sandbox" else f"-{spec.kind}"
+    from scenarios.cluster import cluster_scenarios
+
+    if scenario.name in cluster_scenarios() and topology != "cluster3":
+        raise typer.BadParameter(f"{scenario.name} needs the 3-node NATS cluster: add --nats cluster3",
+                                 param_hint="--nats")
+    where = ("" if spec.kind == "sandbox" else f"-{spec.kind}") + ("" if topology == "single" else f"-{topology}")
     directory = Path(report or f"reports/{scenario.name}{where}-{fixes}-{seed}")
     state = {"note": "starting", "ctx": None, "began": time.monotonic()}
     with Live(get_renderable=lambda: _live_view(state), console=console, refresh_per_second=4, transient=True):
@@ -401,6 +429,8 @@ def soak(
     report: str = typer.Option("reports/soak", help="Where the reports of violating schedules go."),
     target: str = typer.Option(None, envvar="CHAOS_TARGET",
                                help="sandbox (default) or antenna:PATH (an Antenna checkout: its backend)."),
+    nats: str = typer.Option(None, "--nats", help=NATS_HELP + " On cluster3 the schedules draw the cluster "
+                                                             "faults too."),
 ):
     """Random fault schedules over random jobs, on one stack or N at once; every invariant must hold. Prints a
     line per schedule as it ends, then a summary with the replay command of every violation."""
@@ -413,7 +443,8 @@ def soak(
     if fixes not in ("on", "off"):
         raise typer.BadParameter("--fixes must be on or off")
     spec = _target(target)
-    where = "" if spec.kind == "sandbox" else f" --target {spec}"
+    topology = _nats(nats, spec)  # in the environment: every stack of this run, and which faults schedules draw
+    where = ("" if spec.kind == "sandbox" else f" --target {spec}") + ("" if topology == "single" else f" --nats {topology}")
     began = time.monotonic()
 
     def replay(played) -> str:

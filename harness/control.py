@@ -16,7 +16,8 @@ from pathlib import Path
 from harness import state
 from harness.waiting import poll_until
 
-SERVICE_VERBS = ("start", "stop", "kill", "restart", "pause", "resume", "wipe", "mark_disk", "lose_writes")
+SERVICE_VERBS = ("start", "stop", "kill", "restart", "pause", "resume", "wipe", "mark_disk", "lose_writes",
+                 "kill_node", "start_nodes", "wipe_node", "partition", "heal_partition")  # the last five: a cluster
 
 
 def _inbox() -> Path:
@@ -45,11 +46,15 @@ def service_verb(stack, verb: str, args: dict) -> dict:
     if service_name not in services or action not in SERVICE_VERBS:
         raise ValueError(f"unknown verb {verb!r}: use <{'|'.join(services)}>.<{'|'.join(SERVICE_VERBS)}>")
     service = services[service_name]
+    result = None
     if action == "stop":
         service.stop(keep_data=True)
+    elif not hasattr(service, action):
+        raise ValueError(f"{service_name} cannot {action} (a NATS cluster's verb: start the stack with --nats cluster3)")
     else:
-        getattr(service, action)(**args)
-    return {"service": service_name, "running": service.is_running}
+        result = getattr(service, action)(**args)
+    return {"service": service_name, "running": service.is_running,
+            "result": result if isinstance(result, dict) else None}
 
 
 def serve(stack, stop: threading.Event, handler: Callable[[object, str, dict], dict] = service_verb) -> None:

@@ -25,7 +25,9 @@ def get(name: str) -> Scenario:
         from scenarios.soak import schedule
 
         return schedule(int(name.removeprefix("soak-")))
-    scenarios = all_scenarios()
+    from scenarios.cluster import cluster_scenarios
+
+    scenarios = {**all_scenarios(), **cluster_scenarios()}
     matches = [s for n, s in scenarios.items() if n == name or n.split("_", 1)[0] == name]
     if len(matches) != 1:
         raise KeyError(f"unknown scenario {name!r}; known: {', '.join(scenarios)}")

@@ -7,6 +7,7 @@ what varies), so a violation is replayed with `chaos run soak-<seed> --fixes on 
 
 from __future__ import annotations
 
+import os
 import random
 import threading
 from collections.abc import Callable
@@ -21,6 +22,16 @@ from scenarios.base import Ctx, Scenario
 SOAK_FAULTS = ("nats-pause", "nats-restart", "nats-kill", "redis-restart", "redis-flush", "web-kill",
                "web-restart", "beat-down", "worker-kill", "reserve-and-vanish", "revoke", "double-start",
                "celery-down", "nats-lose-writes")
+# On a 3-node cluster (CHAOS_NATS=cluster3) the node faults join them. nats-lose-writes JOB --tail leaves them: it
+# cuts the stream's block files only, and the cluster replays the cut tail from its raft log (a crash losing
+# both is every node crashing at once: scenario c05)
+CLUSTER_SOAK_FAULTS = (*(verb for verb in SOAK_FAULTS if verb != "nats-lose-writes"), "nats-kill-follower",
+                       "nats-kill-stream-leader", "nats-kill-meta-leader", "nats-node-wipe", "nats-partition",
+                       "nats-partition")
+
+
+def soak_faults() -> tuple[str, ...]:
+    return CLUSTER_SOAK_FAULTS if os.environ.get("CHAOS_NATS", "single").strip().lower() == "cluster3" else SOAK_FAULTS
 
 
 @dataclass(frozen=True)
@@ -36,8 +47,8 @@ class Step:
         return f"after {self.pause:.1f}s: {self.verb}({args}){held}"
 
 
-def _step(rng: random.Random, jobs: int) -> Step:
-    verb = rng.choice(SOAK_FAULTS)
+def _step(rng: random.Random, jobs: int, faults: tuple[str, ...] = SOAK_FAULTS) -> Step:
+    verb = rng.choice(faults)
     fault, args, hold = FAULTS[verb], {}, 0.0
     if fault.positional == "job":
         args["job"] = rng.randrange(jobs)  # an index into the run's jobs
@@ -49,6 +60,8 @@ def _step(rng: random.Random, jobs: int) -> Step:
         args["wipe"] = rng.random() < 0.3
     if verb == "nats-lose-writes":
         args["tail"] = rng.randint(1, 5)  # the crash loses the job's last few publishes (lazy fsync)
+    if verb == "nats-partition":
+        args["leader"] = rng.random() < 0.5
     if verb in ("reserve-and-vanish", "worker-kill"):
         args["batch"] = rng.choice([2, 5, 10])
     return Step(round(rng.uniform(0.2, 2.0), 1), verb, args, hold)
@@ -58,7 +71,8 @@ def schedule(seed: int) -> Scenario:
     rng = random.Random(seed)
     images = [rng.randint(20, 200) for _ in range(rng.randint(1, 3))]
     workers, batch = rng.randint(1, 2), rng.choice([1, 2, 4, 8])  # slow enough that faults hit running jobs
-    steps = [_step(rng, len(images)) for _ in range(rng.randint(1, 4))]
+    faults = soak_faults()
+    steps = [_step(rng, len(images), faults) for _ in range(rng.randint(1, 4))]
 
     def run(ctx: Ctx) -> None:
         jobs = [ctx.job(images=n) for n in images]

@@ -15,6 +15,7 @@ from fixes.assess import assess, cannot_be_dead_or_lost
 from fixes.django import runtime
 from fixes.django.models import Handout
 from fixes.django.store import BridgeReader, OrmStore, not_published_yet, published_tasks
+from fixes.intake import latest_per_task
 from fixes.jetstream.errors import QueueMissing, QueueUnavailable
 from fixes.model import LOST, Assessment, Condition, Observation
 
@@ -31,6 +32,7 @@ def hand_out(job, batch: int, timeout: float) -> list:
     if not deliveries:
         check_inline(job)
     elif runtime.config().fencing:
+        deliveries = latest_per_task(deliveries)
         record_handouts(job.pk, attempt, deliveries)
     return deliveries
 

@@ -30,6 +30,7 @@ def layout() -> QueueLayout:
         retention=getattr(settings, "NATS_RETENTION", d.retention),
         storage=getattr(settings, "NATS_STORAGE", d.storage),
         max_age=float(getattr(settings, "NATS_STREAM_MAX_AGE", d.max_age)),
+        replicas=int(getattr(settings, "NATS_STREAM_REPLICAS", d.replicas)),
         per_attempt_consumer=config().fencing,
         advisory_stream=getattr(settings, "FIXES_ADVISORY_STREAM", d.advisory_stream),
         advisory_subjects=tuple(getattr(settings, "FIXES_ADVISORY_SUBJECTS", d.advisory_subjects)),

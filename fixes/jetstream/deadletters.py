@@ -46,7 +46,8 @@ class DeadLetters:
                 try:
                     await self._js.add_stream(name=self.layout.advisory_stream,
                                               subjects=list(self.layout.advisory_subjects),
-                                              max_age=self.layout.advisory_max_age)
+                                              max_age=self.layout.advisory_max_age,
+                                              num_replicas=self.layout.replicas)
                     name = self.layout.advisory_stream
                 except jserr.BadRequestError as exc:  # created meanwhile by the host, under its own name
                     if exc.err_code != SUBJECTS_OVERLAP:

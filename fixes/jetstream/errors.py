@@ -9,6 +9,7 @@ STREAM_NOT_FOUND = 10059
 CONSUMER_NOT_FOUND = 10014
 SUBJECTS_OVERLAP = 10065
 NAME_IN_USE = 10058
+NO_SUITABLE_PEERS = 10005  # a cluster cannot place a replicated stream now (a peer offline, rejoining): retry later
 
 
 def _names(module, *names: str) -> tuple[type[Exception], ...]:

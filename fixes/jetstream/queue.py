@@ -20,7 +20,13 @@ import nats.js.errors as jserr
 from nats.js import api
 
 from fixes.jetstream.deadletters import DeadLetters
-from fixes.jetstream.errors import STREAM_NOT_FOUND, UNAVAILABLE, QueueMissing, QueueUnavailable
+from fixes.jetstream.errors import (
+    NO_SUITABLE_PEERS,
+    STREAM_NOT_FOUND,
+    UNAVAILABLE,
+    QueueMissing,
+    QueueUnavailable,
+)
 from fixes.jetstream.inspect import Inspector
 from fixes.jetstream.pull import NO_MESSAGES, NoResponders, Puller
 from fixes.layout import QueueLayout, parse_reply_subject
@@ -58,7 +64,7 @@ class JobQueue(Inspector, DeadLetters):
         """options go to nats.connect; max_reconnect_attempts -1 (and, in nats-py, 0) retry the first connect forever."""
         options.setdefault("error_cb", _log_error)
         try:
-            return cls(await nats.connect(url, **options), layout, api_timeout)
+            return cls(await nats.connect(servers(url), **options), layout, api_timeout)
         except UNAVAILABLE as exc:
             raise QueueUnavailable(f"cannot connect to NATS at {url}: {exc!r}") from exc
 
@@ -84,6 +90,10 @@ class JobQueue(Inspector, DeadLetters):
             yield
         except UNAVAILABLE as exc:
             raise QueueUnavailable(f"NATS is not answering: {exc!r}") from exc
+        except jserr.APIError as exc:
+            if exc.err_code == NO_SUITABLE_PEERS:  # a node of the cluster is down or still rejoining
+                raise QueueUnavailable(f"NATS cannot place the stream now: {exc!r}") from exc
+            raise
 
     # ---- lifecycle -------------------------------------------------------------------------------------
 
@@ -91,7 +101,7 @@ class JobQueue(Inspector, DeadLetters):
         lay = self.layout
         return api.StreamConfig(name=lay.stream(job_id), subjects=[lay.subject(job_id)], max_age=lay.max_age,
                                 retention=api.RetentionPolicy(lay.retention), storage=api.StorageType(lay.storage),
-                                allow_direct=True)
+                                allow_direct=True, num_replicas=lay.replicas)
 
     def _consumer_config(self, job_id: int, attempt: int | None) -> api.ConsumerConfig:
         lay = self.layout
@@ -256,6 +266,11 @@ async def _exists(call) -> bool:
     except jserr.NotFoundError:
         return False
     return True
+
+
+def servers(url: str) -> list[str]:
+    """A comma-separated list of server URLs (one per cluster node, as NATS_URL may hold) as nats-py's list."""
+    return [part.strip() for part in url.split(",") if part.strip()]
 
 
 async def _log_error(exc: Exception) -> None:

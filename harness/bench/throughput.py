@@ -54,12 +54,15 @@ PAYLOAD = json.dumps({"id": "123-4567", "image_id": "4567", "job_id": 123, "atte
                       "image_url": "http://127.0.0.1:8000/media/images/4567.gif"}).encode()
 
 
-async def raw_nats(url: str, messages: int, batch: int) -> float:
-    """Messages per second drained with fetch(batch) + ack, one subscription (one process)."""
-    nc = await nats.connect(url)
+async def raw_nats(url: str, messages: int, batch: int, replicas: int = 1) -> float:
+    """Messages per second drained with fetch(batch) + ack, one subscription (one process). `url` may list
+    a cluster's nodes, comma-separated."""
+    from fixes.jetstream.queue import servers
+
+    nc = await nats.connect(servers(url))
     js = nc.jetstream()
     stream = f"bench_raw_{batch}"
-    await js.add_stream(js_api.StreamConfig(name=stream, subjects=[f"{stream}.tasks"]))
+    await js.add_stream(js_api.StreamConfig(name=stream, subjects=[f"{stream}.tasks"], num_replicas=replicas))
     for _ in range(messages):
         await js.publish_async(f"{stream}.tasks", PAYLOAD)
     await js.publish_async_completed()

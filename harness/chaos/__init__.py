@@ -5,10 +5,11 @@ from __future__ import annotations
 import time
 
 from harness.chaos.base import Fault, FaultTarget, LocalTarget, RemoteTarget
+from harness.chaos.cluster_faults import CLUSTER_FAULTS
 from harness.chaos.job_faults import JOB_FAULTS
 from harness.chaos.process_faults import PROCESS_FAULTS
 
-FAULTS: dict[str, type[Fault]] = {fault.verb: fault for fault in (*PROCESS_FAULTS, *JOB_FAULTS)}
+FAULTS: dict[str, type[Fault]] = {fault.verb: fault for fault in (*PROCESS_FAULTS, *JOB_FAULTS, *CLUSTER_FAULTS)}
 
 
 class Nemesis:

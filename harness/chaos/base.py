@@ -21,8 +21,9 @@ class FaultTarget(Protocol):
     redis_url: str
     settings: dict[str, str]
 
-    def service(self, name: str, action: str, **args) -> None:
-        """start | stop | kill | restart(wipe=) | pause | resume on nats, redis, web, celery_worker, celery_beat."""
+    def service(self, name: str, action: str, **args) -> dict | None:
+        """start | stop | kill | restart(wipe=) | pause | resume on nats, redis, web, celery_worker, celery_beat;
+        on a NATS cluster also kill_node, start_nodes, wipe_node, partition, heal_partition (what they did)."""
 
     def revoke(self, job: int) -> None:
         """REVOKE a job the way the host's watchdog does."""
@@ -61,7 +62,7 @@ class LocalTarget:
         self.api_url, self.token, self.create_path = stack.api_url, stack.token, stack.create_path
         self.nats_url, self.redis_url, self.settings = stack.nats.url, stack.redis.url, dict(stack.settings)
 
-    def service(self, name: str, action: str, **args) -> None:
+    def service(self, name: str, action: str, **args) -> dict | None:
         service = self.stack.services()[name]
         if action == "restart":
             self.stack.restart_component(name, **args)
@@ -72,7 +73,9 @@ class LocalTarget:
                 service.resume()
             service.start()
         else:
-            getattr(service, action)(**args)
+            result = getattr(service, action)(**args)
+            return result if isinstance(result, dict) else None
+        return None
 
     def revoke(self, job: int) -> None:
         self.stack.revoke(job)
@@ -97,12 +100,13 @@ class RemoteTarget:
 
         return urlunparse(urlparse(self.info["database_url"])._replace(path=f"/{DATABASE}"))
 
-    def service(self, name: str, action: str, **args) -> None:
+    def service(self, name: str, action: str, **args) -> dict | None:
         from harness import control
 
         answer = control.submit(f"{name}.{action}", **args)
         if not answer.get("ok"):
             raise RuntimeError(f"{name}.{action} failed in `chaos up`: {answer.get('error')}")
+        return answer.get("result")
 
     def revoke(self, job: int) -> None:
         if self.info.get("kind", "sandbox") == "sandbox":

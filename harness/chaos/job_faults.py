@@ -103,10 +103,11 @@ class ConsumerDelete(Fault):
 
         import nats
 
+        from fixes.jetstream.queue import servers
         from harness.checks.subjects import stream_name
 
         async def delete() -> list[str]:
-            nc = await nats.connect(target.nats_url, connect_timeout=2, allow_reconnect=False)
+            nc = await nats.connect(servers(target.nats_url), connect_timeout=2, allow_reconnect=False)
             try:
                 js = nc.jetstream(timeout=5)
                 names = [info.name for info in await js.consumers_info(stream_name(job))]
@@ -123,9 +124,10 @@ async def _on_stream(target: FaultTarget, job: int, act) -> dict:
     """act(js, stream name) with a connection of its own (the fault is nobody the app knows)."""
     import nats
 
+    from fixes.jetstream.queue import servers
     from harness.checks.subjects import stream_name
 
-    nc = await nats.connect(target.nats_url, connect_timeout=2, allow_reconnect=False)
+    nc = await nats.connect(servers(target.nats_url), connect_timeout=2, allow_reconnect=False)
     try:
         return await act(nc.jetstream(timeout=5), stream_name(job))
     finally:

@@ -83,8 +83,11 @@ def nats_crashes(history: Iterable[Op]) -> list[float]:
                                                 or op.value.get("fault") == "nats-restart" and op.value.get("wipe"))]
 
 
-# Faults during which nats-server answers nothing (paused, down or restarting)
-NATS_OUTAGES = ("nats-pause", "nats-freeze", "nats-kill", "nats-restart", "nats-lose-writes")
+# Faults during which nats-server answers nothing (paused, down or restarting); on a cluster, the node faults:
+# clients of the node that dies or is cut off lose what sat in their socket, and a consumer's new leader keeps
+# no ack timers the old one had restarted (+WPI), so it redelivers at once what was still pending
+NATS_OUTAGES = ("nats-pause", "nats-freeze", "nats-kill", "nats-restart", "nats-lose-writes", "nats-kill-follower",
+                "nats-kill-stream-leader", "nats-kill-meta-leader", "nats-node-wipe", "nats-partition")
 
 
 def nats_outages(history: Sequence[Op]) -> list[tuple[float, float]]:

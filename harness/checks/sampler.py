@@ -85,10 +85,12 @@ class Sampler:
     async def _main(self) -> None:
         import nats
 
+        from fixes.jetstream.queue import servers
+
         nc = None
         while nc is None and not self._stop.is_set():
             try:
-                nc = await nats.connect(self.sources.nats_url, connect_timeout=1, max_reconnect_attempts=-1,
+                nc = await nats.connect(servers(self.sources.nats_url), connect_timeout=1, max_reconnect_attempts=-1,
                                         reconnect_time_wait=0.25, error_cb=_quiet)
             except Exception:
                 await asyncio.sleep(0.25)

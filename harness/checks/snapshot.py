@@ -79,8 +79,10 @@ def redis_client(url: str, timeout: float = 0.5):
 async def _final_queues(sources: Sources, attempts: dict[int, int]) -> tuple[dict[int, dict | None], list[str]]:
     import nats
 
+    from fixes.jetstream.queue import servers
+
     try:
-        nc = await nats.connect(sources.nats_url, connect_timeout=2, allow_reconnect=False)
+        nc = await nats.connect(servers(sources.nats_url), connect_timeout=2, allow_reconnect=False)
     except Exception as exc:
         return dict.fromkeys(attempts), [f"connect: {type(exc).__name__}: {exc}"]
     try:

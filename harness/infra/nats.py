@@ -88,16 +88,19 @@ class NatsServer(NatsEndpoint, ManagedProcess):
         that stream's last `tail` messages never reached its newest block file (nor its state index); else the
         whole store as of the last mark_disk()."""
         self.kill()
-        if stream is not None and tail > 0:
-            cut = _cut_tail(self.data_dir, stream, tail)
-        else:
-            if not self.synced_dir.is_dir():
-                raise RuntimeError("nats: lose_writes without a stream needs a mark_disk() first")
-            shutil.rmtree(self.data_dir, ignore_errors=True)
-            shutil.copytree(self.synced_dir, self.data_dir)
-            cut = None
+        cut = self.lose_writes_offline(stream, tail)
         self.start()
         return {"cut": cut}
+
+    def lose_writes_offline(self, stream: str | None = None, tail: int = 0) -> int | None:
+        """What lose_writes does to the store of a server that is down already."""
+        if stream is not None and tail > 0:
+            return _cut_tail(self.data_dir, stream, tail)
+        if not self.synced_dir.is_dir():
+            raise RuntimeError("nats: lose_writes without a stream needs a mark_disk() first")
+        shutil.rmtree(self.data_dir, ignore_errors=True)
+        shutil.copytree(self.synced_dir, self.data_dir)
+        return None
 
 
 def _cut_tail(store: Path, stream: str, tail: int) -> int:

@@ -18,6 +18,7 @@ from harness.settings import RunSettings
 from harness.targets import sandbox as sandbox_records
 
 DATABASE = "chaos"
+NATS_TOPOLOGIES = ("single", "cluster3")
 
 
 class ServiceStack:
@@ -78,6 +79,21 @@ class ServiceStack:
             self.timings[service.name] = service.startup_seconds
 
 
+def nats_topology(value: str | None = None) -> str:
+    chosen = (value or os.environ.get("CHAOS_NATS") or "single").strip().lower()
+    if chosen not in NATS_TOPOLOGIES:
+        raise ValueError(f"CHAOS_NATS / --nats must be one of {', '.join(NATS_TOPOLOGIES)}, got {chosen!r}")
+    return chosen
+
+
+def _cluster(backend: str):
+    from harness.infra.nats_cluster import NatsCluster
+
+    if backend != "process":
+        raise ValueError("a NATS cluster runs on the process backend only (three nats-server processes)")
+    return NatsCluster()
+
+
 class Stack(ServiceStack):
     """The sandbox target (harness/targets/base.py). backend: "process" (local servers from wheels) or
     "docker" (containers); default CHAOS_BACKEND, else "process". The sandbox (gunicorn, Celery) always runs
@@ -89,11 +105,19 @@ class Stack(ServiceStack):
     anonymous_reads = False
 
     def __init__(self, settings: Mapping[str, object] | None = None, *, web_workers: int = 3,
-                 celery: bool = True, beat: bool = True, reuse_migrated: bool = True, backend: str | None = None):
+                 celery: bool = True, beat: bool = True, reuse_migrated: bool = True, backend: str | None = None,
+                 nats: str | None = None):
+        """nats: "single" (one nats-server) or "cluster3" (three clustered nodes, streams at replicas 3); default
+        the settings' CHAOS_NATS, else the environment's, else single."""
         self.backend = containers.backend(backend)
+        run_settings = RunSettings.of(settings)
+        self.topology = nats_topology(nats or run_settings.extra.get("CHAOS_NATS"))
         self.nats, self.redis, self.postgres = (containers.server_class(kind, self.backend)()
                                                 for kind in ("nats", "redis", "postgres"))
-        self.settings = {**self._server_urls(), **RunSettings.of(settings).env()}
+        if self.topology == "cluster3":
+            self.nats = _cluster(self.backend)
+            run_settings = RunSettings.of(run_settings, nats="cluster3", stream_replicas=3)
+        self.settings = {**self._server_urls(), **run_settings.env()}
         self.env = sandbox_environment({**os.environ, **self.settings})  # what every sandbox process sees
         self.web = DjangoServer(env=self.env, workers=web_workers)
         self.celery_worker = CeleryWorker(env=self.env) if celery else None

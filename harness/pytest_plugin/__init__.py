@@ -43,6 +43,9 @@ def pytest_addoption(parser):
                     help="antenna:PATH — an Antenna checkout (its backend) for the Antenna matrix (default: "
                          "CHAOS_TARGET, else the snapshot at ../shared/targets/antenna when present; without one "
                          "the Antenna tests skip, saying so)")
+    group.addoption("--chaos-nats", default=None, choices=("single", "cluster3"),
+                    help="NATS of every stack: single (one nats-server) or cluster3 (three clustered nodes, streams at "
+                         "replicas 3; runs the tests marked cluster). Default: CHAOS_NATS, else single")
     group.addoption("--chaos-require-servers", action="store_true",
                     default=os.environ.get("CHAOS_REQUIRE_SERVERS", "") not in ("", "0"),
                     help="fail the run when no test against real servers passed (CI; or CHAOS_REQUIRE_SERVERS=1)")
@@ -66,6 +69,8 @@ def pytest_configure(config):
         chaos_backend(config)
     except ValueError as exc:  # a CHAOS_BACKEND the option's choices would have refused
         raise pytest.UsageError(str(exc)) from None
+    if config.getoption("--chaos-nats") is not None:  # read by every Stack and by the soak's schedules
+        os.environ["CHAOS_NATS"] = config.getoption("--chaos-nats")
     if config.getoption("--chaos-slowdown") is not None:  # read by the runner, the scenarios and the tests
         os.environ["CHAOS_SLOWDOWN"] = str(config.getoption("--chaos-slowdown"))
     # a CI runner's SIGTERM must run the fixtures' finalizers (and atexit) like Ctrl-C does
@@ -76,6 +81,19 @@ def pytest_configure(config):
         "(fixes='on'|'off', ack_wait=S, max_deliver=N, sweep_interval=S, retention='limits'|'workqueue', "
         "or any CHAOS_* name)")
     config.addinivalue_line("markers", "antenna: runs against a real Antenna checkout (--chaos-target antenna:PATH)")
+    config.addinivalue_line("markers", "cluster: needs stacks on a 3-node NATS cluster (--chaos-nats cluster3); "
+                                       "skipped otherwise")
+
+
+def pytest_collection_modifyitems(config, items):
+    from harness.infra.stack import nats_topology
+
+    if nats_topology() == "cluster3":
+        return
+    skip = pytest.mark.skip(reason="a 3-node NATS cluster test: run with --chaos-nats cluster3 (or nox -s cluster)")
+    for item in items:
+        if item.get_closest_marker("cluster"):
+            item.add_marker(skip)
 
 
 SERVER_MARKERS = ("integration", "scenario")

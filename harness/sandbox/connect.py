@@ -21,6 +21,7 @@ def _settings_for(env: dict[str, str]) -> dict:
         "NATS_TASK_TTR": float(env.get("CHAOS_ACK_WAIT", settings.NATS_TASK_TTR)),
         "NATS_MAX_DELIVER": int(env.get("CHAOS_MAX_DELIVER", settings.NATS_MAX_DELIVER)),
         "NATS_RETENTION": env.get("CHAOS_RETENTION", settings.NATS_RETENTION),
+        "NATS_STREAM_REPLICAS": int(env.get("CHAOS_STREAM_REPLICAS", settings.NATS_STREAM_REPLICAS)),
         "FIXES": FixesConfig.from_env({**os.environ, **env}, prefix="CHAOS_"),
         "_DATABASE": _database(env["CHAOS_DATABASE_URL"]),
     }

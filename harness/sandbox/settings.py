@@ -70,6 +70,7 @@ NATS_MAX_ACK_PENDING = int(_env("MAX_ACK_PENDING", "1000"))
 NATS_RETENTION = _env("RETENTION", "limits")  # limits (Antenna) | workqueue
 NATS_STORAGE = _env("STORAGE", "file")  # file | memory
 NATS_STREAM_MAX_AGE = float(_env("STREAM_MAX_AGE", "86400"))
+NATS_STREAM_REPLICAS = int(_env("STREAM_REPLICAS", "1"))  # 3 on a 3-node cluster (CHAOS_NATS=cluster3)
 TASKS_FETCH_TIMEOUT = float(_env("FETCH_TIMEOUT", "0.5"))  # seconds a /tasks/ call waits on NATS
 # a larger request body: 413 (DRF reads JSON bodies through request.body, which enforces this)
 DATA_UPLOAD_MAX_MEMORY_SIZE = int(_env("MAX_BODY_BYTES", str(16 * 1024 * 1024)))

@@ -1,6 +1,6 @@
 """Result intake decisions without servers: which reply subjects may be queued, stored and acked."""
 
-from fixes.intake import FORGED, INVALID, STALE, bind_to_handouts, first_per_image, triage
+from fixes.intake import FORGED, INVALID, STALE, bind_to_handouts, first_per_image, latest_per_task, triage
 from fixes.layout import QueueLayout
 
 LAYOUT = QueueLayout(per_attempt_consumer=True)
@@ -26,3 +26,11 @@ def test_a_reply_subject_must_name_a_delivery_handed_out_for_the_image_posted():
     handed = {3: "a", 4: "a", 6: "d", 7: None}  # 5 was never handed out (a made-up subject)
     triaged = [None, None, None, None, None, INVALID]
     assert bind_to_handouts(subjects, images, handed, triaged) == [None, FORGED, FORGED, None, None, INVALID]
+
+
+def test_a_task_pulled_twice_in_one_batch_is_handed_out_once_with_its_newest_delivery():
+    from fixes.jetstream import Delivery
+
+    old, new, other = Delivery(b"a", "r1", 7, 1), Delivery(b"a", "r2", 7, 2), Delivery(b"b", "r3", 3, 1)
+    assert latest_per_task([old, other, new]) == [other, new]
+    assert latest_per_task([new, old]) == [new]
