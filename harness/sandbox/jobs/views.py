@@ -8,6 +8,8 @@ import random
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import CharField, Value
+from django.db.models.functions import Cast, Concat
 from django.http import HttpResponse
 from rest_framework import status
 from rest_framework.decorators import api_view, authentication_classes, permission_classes
@@ -23,6 +25,7 @@ from harness.sandbox.jobs.models import DispatchMode, Job, JobState, Pipeline, P
 from harness.sandbox.jobs.serializers import job_detail, job_summary
 
 log = logging.getLogger(__name__)
+BULK_ROWS = 5000  # rows per INSERT when a job is created with many images
 # A 1x1 white GIF: what a worker downloads for image_url (it fetches without the auth header)
 PIXEL = bytes.fromhex("47494638396101000100800000ffffff00000021f90401000000002c00000000010001000002024401003b")
 
@@ -81,15 +84,15 @@ def _create_job(request):
         if not scope.unscoped(request.user):
             project.members.add(request.user)
         images = SourceImage.objects.bulk_create(
-            [SourceImage(project=project, path=f"img_{i}.jpg", url="") for i in range(n)]
-        )
+            [SourceImage(project=project, path=f"img_{i}.jpg", url="") for i in range(n)], batch_size=BULK_ROWS)
+        # one UPDATE, not bulk_update's CASE per row (44k images: minutes): the url names the image's own id
         base = request.build_absolute_uri("/media/images/")
-        for img in images:
-            img.url = f"{base}{img.pk}.gif"
-        SourceImage.objects.bulk_update(images, ["url"])
+        SourceImage.objects.filter(project=project).update(
+            url=Concat(Value(base), Cast("pk", CharField()), Value(".gif")))
         job = Job.objects.create(name=body.get("name") or f"{n} images", project=project, pipeline=pipeline,
                                  dispatch_mode=body.get("dispatch_mode") or DispatchMode.ASYNC_API)
-        job.images.set(images)
+        job.images.through.objects.bulk_create(
+            [job.images.through(job_id=job.pk, sourceimage_id=image.pk) for image in images], batch_size=BULK_ROWS)
     if body.get("start"):
         job = actions.start(job.pk)
     return Response(job_detail(job), status=status.HTTP_201_CREATED)
