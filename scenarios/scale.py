@@ -98,6 +98,19 @@ def published(stack, job_id: int, rounds: int, timeout: float = 120) -> None:
         poll_until(done, timeout=timeout, interval=0.1, what=f"round {rounds} of job {job_id} published")
 
 
+def inside_run_job(stack, job_id: int, pressed: float) -> dict:
+    """Where a Start's time went, from the job-log lines run_job writes: from the POST to "Collected" (the answer,
+    Celery picking run_job up, the collect query), and from "Collected" to "Published" (building the tasks,
+    Redis progress set up, the publish to NATS and its acks)."""
+    query = ("select extract(epoch from created_at) from jobs_joblog where job_id = %s and message like %s "
+             "order by id desc limit 1")
+    with psycopg.connect(stack.settings["CHAOS_DATABASE_URL"], autocommit=True) as db:
+        collected, published_at = (db.execute(query, (job_id, prefix + "%")).fetchone()[0]
+                                   for prefix in ("Collected ", "Published "))
+    return {"to_collected": round(float(collected) - pressed, 2),
+            "collected_to_published": round(float(published_at - collected), 2)}
+
+
 def stored(stack, job_id: int, processed: int, timeout: float = 120) -> int:
     """Until Celery has stored at least `processed` results of the job (its progress counts them)."""
     return poll_until(lambda: (n := record(stack, job_id)["progress"]["processed"]) >= processed and n,
@@ -121,8 +134,10 @@ def replay(stack, fixes: str, images: int = IMAGES, progress: int = PROGRESS) ->
             return response.json()["id"]
 
         def start(rounds: int):
+            pressed = time.time()
             http.post(f"/jobs/{job_id}/run/").raise_for_status()
             published(stack, job_id, rounds)
+            out.setdefault("run_job", []).append(inside_run_job(stack, job_id, pressed))
 
         job_id = phases.run("create (bulk)", create)
         phases.run("Start: collect + publish", lambda: start(1))

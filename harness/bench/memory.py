@@ -38,10 +38,10 @@ class Peak:
 
 
 class PeakMemory(threading.Thread):
-    """Samples every `interval` s the VmHWM of each service's process and its children (and of this process,
+    """Samples every `interval` s (listing a service's children walks /proc: not too often) the VmHWM of each service's process and its children (and of this process,
     "driver"), keeping each process's largest value. Use as a context manager around the run."""
 
-    def __init__(self, stack, interval: float = 0.5):
+    def __init__(self, stack, interval: float = 2.0):
         super().__init__(name="peak-memory", daemon=True)
         self.stack, self.interval, self.halt = stack, interval, threading.Event()
         self.peaks: dict[int, Peak] = {}
