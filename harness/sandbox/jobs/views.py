@@ -7,9 +7,7 @@ import logging
 import random
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import CharField, Value
-from django.db.models.functions import Cast, Concat
+from django.db import connection, transaction
 from django.http import HttpResponse
 from rest_framework import status
 from rest_framework.decorators import api_view, authentication_classes, permission_classes
@@ -25,7 +23,6 @@ from harness.sandbox.jobs.models import DispatchMode, Job, JobState, Pipeline, P
 from harness.sandbox.jobs.serializers import job_detail, job_summary
 
 log = logging.getLogger(__name__)
-BULK_ROWS = 5000  # rows per INSERT when a job is created with many images
 # A 1x1 white GIF: what a worker downloads for image_url (it fetches without the auth header)
 PIXEL = bytes.fromhex("47494638396101000100800000ffffff00000021f90401000000002c00000000010001000002024401003b")
 
@@ -83,19 +80,26 @@ def _create_job(request):
         project = Project.objects.create(name=body.get("project") or "sandbox")
         if not scope.unscoped(request.user):
             project.members.add(request.user)
-        images = SourceImage.objects.bulk_create(
-            [SourceImage(project=project, path=f"img_{i}.jpg", url="") for i in range(n)], batch_size=BULK_ROWS)
-        # one UPDATE, not bulk_update's CASE per row (44k images: minutes): the url names the image's own id
-        base = request.build_absolute_uri("/media/images/")
-        SourceImage.objects.filter(project=project).update(
-            url=Concat(Value(base), Cast("pk", CharField()), Value(".gif")))
         job = Job.objects.create(name=body.get("name") or f"{n} images", project=project, pipeline=pipeline,
                                  dispatch_mode=body.get("dispatch_mode") or DispatchMode.ASYNC_API)
-        job.images.through.objects.bulk_create(
-            [job.images.through(job_id=job.pk, sourceimage_id=image.pk) for image in images], batch_size=BULK_ROWS)
+        _add_images(job, n, request.build_absolute_uri("/media/images/"))
     if body.get("start"):
         job = actions.start(job.pk)
     return Response(job_detail(job), status=status.HTTP_201_CREATED)
+
+
+def _add_images(job: Job, n: int, base_url: str) -> None:
+    """n new images of the job's project, in the job: two set-based statements, so a job of the 44,286 images of
+    the #1283 incident is created in about a second (model instances and bulk_update took minutes). An image's url
+    names its own id, drawn from the table's sequence in the same statement."""
+    images, members = SourceImage._meta.db_table, Job.images.through._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(f"insert into {images} (id, project_id, path, url) "
+                       f"select id, %s, 'img_' || i || '.jpg', %s || id || '.gif' from "
+                       f"(select nextval(pg_get_serial_sequence('{images}', 'id')) as id, i "
+                       f"from generate_series(0, %s - 1) as i) as new", [job.project_id, base_url, n])
+        cursor.execute(f"insert into {members} (job_id, sourceimage_id) select %s, id from {images} "
+                       f"where project_id = %s", [job.pk, job.project_id])
 
 
 @api_view(["GET"])
