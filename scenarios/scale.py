@@ -8,7 +8,7 @@ is queued twice, the ones already processed included.
 Fixes on: the REVOKE deletes the queue, the second Start publishes one round: exactly 44,286 messages, and
 workers draining it to SUCCESS are handed each image once and store one result per image.
 
-Outside the default test run (44k images take a minute per mode): `nox -s seed-scale`, or
+Outside the default test run (44k images take minutes per mode): `nox -s seed-scale`, or
 `python -m scenarios.scale --fixes on`. Each phase is timed, with the CPU seconds each stack process spent in
 it, and the peak memory (VmHWM) of every stack process is reported.
 """

@@ -90,7 +90,7 @@ def _create_job(request):
 
 def _add_images(job: Job, n: int, base_url: str) -> None:
     """n new images of the job's project, in the job: two set-based statements, so a job of the 44,286 images of
-    the #1283 incident is created in about a second (model instances and bulk_update took minutes). An image's url
+    the #1283 incident costs the database about a second of CPU (model instances and bulk_update: minutes). An image's url
     names its own id, drawn from the table's sequence in the same statement."""
     images, members = SourceImage._meta.db_table, Job.images.through._meta.db_table
     with connection.cursor() as cursor:
