@@ -90,8 +90,8 @@ def _create_job(request):
 
 def _add_images(job: Job, n: int, base_url: str) -> None:
     """n new images of the job's project, in the job, in two set-based statements: a job of the #1283
-    incident's 44,286 images costs the database about a second of CPU (model instances and bulk_update:
-    minutes). An image's url names its own id, drawn from the table's sequence in the same statement."""
+    incident's 44,286 images costs the database about a second of CPU (model instances and bulk_update: over
+    a minute). An image's url names its own id, drawn from the table's sequence in the same statement."""
     images, members = SourceImage._meta.db_table, Job.images.through._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(f"insert into {images} (id, project_id, path, url) "
