@@ -205,6 +205,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--progress", type=int, default=PROGRESS)
     parser.add_argument("--json", help="write the figures to this file")
     args = parser.parse_args(argv)
+    if not 0 < args.progress <= args.images - 2 * CONCURRENCY * BATCH:  # workers overshoot by up to one round
+        parser.error(f"--progress must leave the job unfinished: between 1 and --images - {2 * CONCURRENCY * BATCH}")
     runs = []
     for fixes in (["off", "on"] if args.fixes == "both" else [args.fixes]):
         print(f"{NAME} fixes={fixes}: {args.images} images, {datetime.now(UTC):%Y-%m-%d %H:%M:%S} UTC", file=sys.stderr)
