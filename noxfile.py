@@ -1,4 +1,4 @@
-"""nox sessions: `nox` runs the default (tests); `nox -s lint`, `nox -s scenarios` on demand."""
+"""nox sessions: `nox` runs the default (tests); `nox -s lint`, `nox -s scenarios`, `nox -s seed-scale` on demand."""
 
 import nox
 
@@ -65,6 +65,15 @@ def django42(session):
     session.run("python", "-c", "import django; print('Django', django.get_version())")
     session.run("pytest", "tests/integration/test_start.py", "tests/integration/test_sweep.py",
                 "tests/integration/test_fixes.py", *session.posargs)
+
+
+@nox.session(name="seed-scale")
+def seed_scale(session):
+    """s14_seed_003_at_scale: seed 003 (#1283) replayed with the incident's 44,286 images, fixes off then on, on
+    fresh stacks (about 1 min per mode; outside the default run). Arguments after `--` go to
+    `python -m scenarios.scale` (e.g. `-- --fixes on`, `-- --json figures.json`)."""
+    session.install("-e", ".[dev]")
+    session.run("python", "-m", "scenarios.scale", *session.posargs)
 
 
 @nox.session

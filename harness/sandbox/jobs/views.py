@@ -7,7 +7,7 @@ import logging
 import random
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.http import HttpResponse
 from rest_framework import status
 from rest_framework.decorators import api_view, authentication_classes, permission_classes
@@ -80,19 +80,26 @@ def _create_job(request):
         project = Project.objects.create(name=body.get("project") or "sandbox")
         if not scope.unscoped(request.user):
             project.members.add(request.user)
-        images = SourceImage.objects.bulk_create(
-            [SourceImage(project=project, path=f"img_{i}.jpg", url="") for i in range(n)]
-        )
-        base = request.build_absolute_uri("/media/images/")
-        for img in images:
-            img.url = f"{base}{img.pk}.gif"
-        SourceImage.objects.bulk_update(images, ["url"])
         job = Job.objects.create(name=body.get("name") or f"{n} images", project=project, pipeline=pipeline,
                                  dispatch_mode=body.get("dispatch_mode") or DispatchMode.ASYNC_API)
-        job.images.set(images)
+        _add_images(job, n, request.build_absolute_uri("/media/images/"))
     if body.get("start"):
         job = actions.start(job.pk)
     return Response(job_detail(job), status=status.HTTP_201_CREATED)
+
+
+def _add_images(job: Job, n: int, base_url: str) -> None:
+    """n new images of the job's project, in the job, in two set-based statements: a job of the #1283
+    incident's 44,286 images costs the database about a second of CPU (model instances and bulk_update: over
+    a minute). An image's url names its own id, drawn from the table's sequence in the same statement."""
+    images, members = SourceImage._meta.db_table, Job.images.through._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(f"insert into {images} (id, project_id, path, url) "
+                       f"select id, %s, 'img_' || i || '.jpg', %s || id || '.gif' from "
+                       f"(select nextval(pg_get_serial_sequence('{images}', 'id')) as id, i "
+                       f"from generate_series(0, %s - 1) as i) as new", [job.project_id, base_url, n])
+        cursor.execute(f"insert into {members} (job_id, sourceimage_id) select %s, id from {images} "
+                       f"where project_id = %s", [job.pk, job.project_id])
 
 
 @api_view(["GET"])
