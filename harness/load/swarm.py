@@ -86,7 +86,7 @@ def run_distributed(api_url: str, token: str, args: Namespace, out: Path) -> int
     processes = distributed_processes(api_url, token, args, out)
     master = processes[0]
     try:
-        for process in processes:
+        for process in (*processes[1:], master):  # workers first: they retry until the master answers
             process.start()
         code = master.wait(args.duration + COLLECT_MARGIN * slowdown())
         if code is None:
