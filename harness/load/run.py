@@ -2,6 +2,7 @@
 
     python -m harness.load.run --jobs 4 --images 200 --users 8 --duration 120 --crash-share 0.05
     python -m harness.load.run --target antenna:PATH --fixes off --jobs 2 --images 100 --users 4 --duration 60
+    python -m harness.load.run --workers 2 --users 8      # Locust distributed: a master and 2 workers on loopback
 
 Starts the target (`--target`: the sandbox or `antenna:PATH`, default CHAOS_TARGET, else the sandbox; fixes on
 unless `--fixes off`; short ack_wait, max_deliver 3), creates the jobs through the target's create path and
@@ -11,7 +12,8 @@ all jobs terminal; no stream ever held more messages than its job has images; at
 (job, attempt, image); progress counts each result once; every FAILURE has an ERROR log line; every image of a
 failed job that has no result was really abandoned (each of its max_deliver deliveries reached a worker that
 dropped it). What a target's database cannot tell is weakened or not judged, and the summary says which
-(invariants.Judgeable). Writes Locust's CSV stats and summary.json; exits 1 on a violation.
+(invariants.Judgeable). Writes Locust's CSV stats and summary.json (with users, tasks/s, requests and failures
+per Locust process: harness/load/report.py); exits 1 on a violation.
 """
 
 from __future__ import annotations
