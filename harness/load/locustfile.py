@@ -15,7 +15,8 @@ read from the environment variable named beside it):
                                          -t, but a master first stops its workers and collects their counts
   --seed-jobs / --seed-images  CHAOS_LOAD_JOBS / CHAOS_LOAD_IMAGES   create and start jobs at test start
                                          (the sandbox's POST /jobs/ with "start"; harness.load.run creates
-                                         them itself on any target)
+                                         them itself on any target). One process only: a master that seeds
+                                         at test start lost its workers (missed heartbeats) when tried
   --counts-file  CHAOS_LOAD_COUNTS_FILE  write the swarm's batch counts, its requests and failures per
                                          endpoint, when it posted its first and last accepted results and, per
                                          "job:image", the deliveries received and dropped (JSON) when Locust quits,
@@ -209,8 +210,9 @@ def seed_jobs(api_url: str, jobs: int, images: int, pipeline: str) -> None:
     for _ in range(jobs):
         body = json.dumps({"images": images, "pipeline": pipeline, "start": True})
         response = client.post(url.request_uri, body=body, headers=headers)
+        answer = response.read()  # read in full: the next POST reuses the connection, and hangs on an unread body
         if response.status_code != 201:
-            raise RuntimeError(f"creating a job failed: {response.status_code} {response.read()[:200]!r}")
+            raise RuntimeError(f"creating a job failed: {response.status_code} {answer[:200]!r}")
     client.close()
 
 
