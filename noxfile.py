@@ -86,7 +86,8 @@ def lint(session):
 def load(session):
     """A Locust swarm of Antenna-like workers against a fresh stack; fails when an invariant breaks.
 
-    Arguments after `--` go to `python -m harness.load.run` (e.g. `-- --jobs 8 --users 16`)."""
+    Arguments after `--` go to `python -m harness.load.run` (e.g. `-- --jobs 8 --users 16`; `-- --workers 2`: Locust
+    distributed, a master and 2 worker processes on loopback)."""
     session.install("-e", ".[dev]")
     session.run("python", "-m", "harness.load.run", *session.posargs)
 

@@ -9,14 +9,22 @@ read from the environment variable named beside it):
   --batch-size   CHAOS_LOAD_BATCH_SIZE   tasks per reservation (16, the worker's default)
   --pipelines    CHAOS_LOAD_PIPELINES    comma-separated pipeline slugs the workers serve
   --poll-interval CHAOS_LOAD_POLL        seconds a worker waits after finding nothing to do
-  --idle-stop    CHAOS_LOAD_IDLE_STOP    quit once no incomplete job was listed for this long (0: never;
-                                         only in a single-process run)
+  --idle-stop    CHAOS_LOAD_IDLE_STOP    quit once no user has listed an incomplete job or reserved a task for
+                                         this long (0: never); distributed, the workers tell the master
+  --stop-after   CHAOS_LOAD_STOP_AFTER   stop the swarm this many seconds after it started (0: never): like
+                                         -t, but a master first stops its workers and collects their counts
   --seed-jobs / --seed-images  CHAOS_LOAD_JOBS / CHAOS_LOAD_IMAGES   create and start jobs at test start
                                          (the sandbox's POST /jobs/ with "start"; harness.load.run creates
-                                         them itself on any target)
-  --counts-file  CHAOS_LOAD_COUNTS_FILE  write this process's batch counts, its requests and failures per
+                                         them itself on any target). One process only: a master that seeds
+                                         at test start lost its workers (missed heartbeats) when tried
+  --counts-file  CHAOS_LOAD_COUNTS_FILE  write the swarm's batch counts, its requests and failures per
                                          endpoint, when it posted its first and last accepted results and, per
-                                         "job:image", the deliveries received and dropped (JSON) when Locust quits
+                                         "job:image", the deliveries received and dropped (JSON) when Locust quits,
+                                         with the same per process under "workers" (harness/load/report.py)
+
+Distributed (`--master` and `--worker`s): the options are given to the master, which hands them to its workers.
+Each worker sends its counts to the master when it stops (a custom message), so the master's counts file has
+every worker's, wherever the workers run.
 
 The worker token comes from CHAOS_TOKEN, or from the file named by CHAOS_TOKEN_FILE. Results are built by
 harness.workers.protocol, naming the algorithms every target registers for the simulated workers' pipeline.
@@ -27,6 +35,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import socket
 import time
 from collections import Counter
 from pathlib import Path
@@ -34,8 +43,9 @@ from pathlib import Path
 import gevent
 from locust import constant, events, task
 from locust.contrib.fasthttp import FastHttpUser
-from locust.runners import WorkerRunner
+from locust.runners import MasterRunner, WorkerRunner
 
+from harness.load.report import merge
 from harness.workers.protocol import error_result, success_result
 
 counts: Counter = Counter()  # batches and tasks by outcome, in this process
@@ -44,7 +54,12 @@ crashed: Counter = Counter()  # "job:image" -> deliveries this process dropped u
 calls: Counter = Counter()  # request name -> requests this process made
 failures: Counter = Counter()  # "name: error" -> requests that failed (Locust's CSV may miss the last ones)
 answered_between: list[float] = []  # wall-clock time of the first and the last accepted result POST
-_last_jobs_seen: list[float] = []  # monotonic time a list call last returned a job (empty: never)
+_last_work_seen: list[float] = []  # monotonic time work was last seen: a job listed or tasks reserved
+users_started: Counter = Counter()  # "users": the Locust users this process started
+_worker_entries: dict[str, dict] = {}  # on a master: each worker's counts, by worker id
+_own_counts_file: list[str] = []  # this process's --counts-file (a master hands its own options to its workers)
+WORK_SEEN_EVERY = 1.0  # seconds between a worker's "work_seen" messages to its master
+_last_told_master: list[float] = []  # on a worker: monotonic time of its last "work_seen" message
 
 
 @events.init_command_line_parser.add_listener
@@ -55,6 +70,7 @@ def _options(parser):
     parser.add_argument("--pipelines", env_var="CHAOS_LOAD_PIPELINES", default="moth-detector")
     parser.add_argument("--poll-interval", type=float, env_var="CHAOS_LOAD_POLL", default=0.5)
     parser.add_argument("--idle-stop", type=float, env_var="CHAOS_LOAD_IDLE_STOP", default=0.0)
+    parser.add_argument("--stop-after", type=float, env_var="CHAOS_LOAD_STOP_AFTER", default=0.0)
     parser.add_argument("--seed-jobs", type=int, env_var="CHAOS_LOAD_JOBS", default=0)
     parser.add_argument("--seed-images", type=int, env_var="CHAOS_LOAD_IMAGES", default=100)
     parser.add_argument("--counts-file", env_var="CHAOS_LOAD_COUNTS_FILE", default="")
@@ -75,6 +91,7 @@ class AntennaWorker(FastHttpUser):
     wait_time = constant(0)  # the task sleeps itself when there is nothing to do
 
     def on_start(self):
+        users_started["users"] += 1
         self.headers = {"Authorization": f"Token {worker_token()}"}
         self.options = self.environment.parsed_options
         # Boxes drawn at random per processing, stamped with the time it ran: Antenna keeps one detection per
@@ -101,8 +118,16 @@ class AntennaWorker(FastHttpUser):
                 return None
             jobs = r.json()["results"]
         if jobs:
-            _last_jobs_seen[:] = [time.monotonic()]
+            self.saw_work()
         return jobs[0]["id"] if jobs else None
+
+    def saw_work(self) -> None:
+        """Note that work was there (a job listed or tasks reserved): the idle rule's clock restarts."""
+        now, runner = time.monotonic(), self.environment.runner
+        _last_work_seen[:] = [now]
+        if isinstance(runner, WorkerRunner) and (not _last_told_master or now - _last_told_master[0] > WORK_SEEN_EVERY):
+            runner.send_message("work_seen")
+            _last_told_master[:] = [now]
 
     def reserve(self, job_id: int) -> list[dict]:
         with self.client.post(f"/jobs/{job_id}/tasks/", json={"batch_size": self.options.batch_size},
@@ -112,6 +137,8 @@ class AntennaWorker(FastHttpUser):
                 return []
             tasks = r.json()["tasks"]
         handed.update(f"{job_id}:{t['image_id']}" for t in tasks)
+        if tasks:
+            self.saw_work()
         return tasks
 
     def answer(self, job_id: int, tasks: list[dict]) -> None:
@@ -139,6 +166,22 @@ class AntennaWorker(FastHttpUser):
         counts[f"{outcome}_tasks"] += len(tasks)
 
 
+@events.init.add_listener
+def _on_init(environment, runner=None, **kwargs):
+    _own_counts_file[:] = [getattr(environment.parsed_options, "counts_file", "") or ""]
+    if isinstance(runner, MasterRunner):
+        runner.register_message("worker_counts", _receive_worker_counts)
+        runner.register_message("work_seen", _receive_work_seen)
+
+
+def _receive_worker_counts(environment, msg, **kwargs):
+    _worker_entries[msg.node_id] = {**msg.data, "index": environment.runner.get_worker_index(msg.node_id)}
+
+
+def _receive_work_seen(environment, msg, **kwargs):
+    _last_work_seen[:] = [time.monotonic()]
+
+
 @events.test_start.add_listener
 def _on_test_start(environment, **kwargs):
     if isinstance(environment.runner, WorkerRunner):
@@ -146,8 +189,16 @@ def _on_test_start(environment, **kwargs):
     options = environment.parsed_options
     if options.seed_jobs:
         seed_jobs(environment.host, options.seed_jobs, options.seed_images, options.pipelines.split(",")[0])
-    if options.idle_stop > 0 and type(environment.runner).__name__ == "LocalRunner":
+    if options.idle_stop > 0:
         gevent.spawn(_quit_when_idle, environment, options.idle_stop)
+    if options.stop_after > 0:
+        gevent.spawn_later(options.stop_after, finish, environment)
+
+
+@events.test_stop.add_listener
+def _on_test_stop(environment, **kwargs):
+    if isinstance(environment.runner, WorkerRunner):  # arrives before the worker tells the master it stopped
+        environment.runner.send_message("worker_counts", own_entry(environment))
 
 
 def seed_jobs(api_url: str, jobs: int, images: int, pipeline: str) -> None:
@@ -159,17 +210,39 @@ def seed_jobs(api_url: str, jobs: int, images: int, pipeline: str) -> None:
     for _ in range(jobs):
         body = json.dumps({"images": images, "pipeline": pipeline, "start": True})
         response = client.post(url.request_uri, body=body, headers=headers)
+        answer = response.read()  # read in full: the next POST reuses the connection, and hangs on an unread body
         if response.status_code != 201:
-            raise RuntimeError(f"creating a job failed: {response.status_code} {response.read()[:200]!r}")
+            raise RuntimeError(f"creating a job failed: {response.status_code} {answer[:200]!r}")
     client.close()
 
 
 def _quit_when_idle(environment, idle_stop: float) -> None:
     while True:
         gevent.sleep(0.5)
-        if _last_jobs_seen and time.monotonic() - _last_jobs_seen[0] > idle_stop:
-            environment.runner.quit()
+        if _last_work_seen and time.monotonic() - _last_work_seen[0] > idle_stop:
+            finish(environment)
             return
+
+
+def finish(environment, collect_timeout: float = 10.0) -> None:
+    """End the swarm. A master first stops its workers (each sends its counts as it stops) and waits for
+    every expected worker's counts, then quits; Locust's own -t would quit the workers without that."""
+    runner = environment.runner
+    if isinstance(runner, MasterRunner):
+        runner.stop()
+        deadline = time.monotonic() + collect_timeout
+        while len(_worker_entries) < environment.parsed_options.expect_workers and time.monotonic() < deadline:
+            gevent.sleep(0.1)
+    runner.quit()
+
+
+def own_entry(environment) -> dict:
+    """This process's counts (harness/load/report.py's entry)."""
+    runner = environment.runner
+    return {"index": runner.worker_index if isinstance(runner, WorkerRunner) else 0,
+            "host": socket.gethostname(), "pid": os.getpid(), "users": users_started["users"],
+            "counts": dict(counts), "handed": dict(handed), "crashed": dict(crashed), "requests": dict(calls),
+            "failures": dict(failures), "answered_between": list(answered_between)}
 
 
 @events.request.add_listener
@@ -181,8 +254,11 @@ def _count_request(name, exception=None, **kwargs):
 
 @events.quitting.add_listener
 def _write_counts(environment, **kwargs):
-    path = getattr(environment.parsed_options, "counts_file", "")
-    if path:
-        Path(path).write_text(json.dumps({**counts, "handed": handed, "crashed": crashed, "requests": calls,
-                                          "failures": failures, "answered_between": answered_between},
-                                         sort_keys=True))
+    path = _own_counts_file[0] if _own_counts_file else ""
+    if not path or isinstance(environment.runner, WorkerRunner):
+        return
+    if isinstance(environment.runner, MasterRunner):
+        entries = list(_worker_entries.values())
+    else:
+        entries = [own_entry(environment)]
+    Path(path).write_text(json.dumps(merge(entries), sort_keys=True))

@@ -2,6 +2,7 @@
 
     python -m harness.load.run --jobs 4 --images 200 --users 8 --duration 120 --crash-share 0.05
     python -m harness.load.run --target antenna:PATH --fixes off --jobs 2 --images 100 --users 4 --duration 60
+    python -m harness.load.run --workers 2 --users 8      # Locust distributed: a master and 2 workers on loopback
 
 Starts the target (`--target`: the sandbox or `antenna:PATH`, default CHAOS_TARGET, else the sandbox; fixes on
 unless `--fixes off`; short ack_wait, max_deliver 3), creates the jobs through the target's create path and
@@ -11,15 +12,14 @@ all jobs terminal; no stream ever held more messages than its job has images; at
 (job, attempt, image); progress counts each result once; every FAILURE has an ERROR log line; every image of a
 failed job that has no result was really abandoned (each of its max_deliver deliveries reached a worker that
 dropped it). What a target's database cannot tell is weakened or not judged, and the summary says which
-(invariants.Judgeable). Writes Locust's CSV stats and summary.json; exits 1 on a violation.
+(invariants.Judgeable). Writes Locust's CSV stats and summary.json (with users, tasks/s, requests and failures
+per Locust process: harness/load/report.py); exits 1 on a violation.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 import threading
 import time
@@ -34,10 +34,11 @@ from harness.chaos.wire import Wire
 from harness.client import FINAL
 from harness.history import History
 from harness.load.invariants import Judgeable, Report, StreamSampler, account_for_dead_images, check
+from harness.load.report import worker_rows, worker_table
+from harness.load.swarm import run_swarm
 from harness.settings import RunSettings
 from harness.targets import Target, TargetSpec
 
-LOCUSTFILE = Path(__file__).with_name("locustfile.py")
 PIPELINE = "moth-detector"  # the pipeline every target registers for the simulated workers
 # Where the host's result tasks wait for a Celery worker: (Redis database, list), on the target's Redis server.
 RESULT_QUEUE = {"sandbox": (None, "celery"), "antenna": (2, "ml_results")}
@@ -52,6 +53,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--jobs", type=int, default=4, help="jobs created and started before the swarm")
     p.add_argument("--images", type=int, default=200, help="images per job")
     p.add_argument("--users", type=int, default=8, help="simulated workers (Locust users)")
+    p.add_argument("--workers", type=int, default=0, metavar="N",
+                   help="run Locust distributed: one master and N worker processes on loopback, the users spread "
+                        "over them (default 0: one process)")
     p.add_argument("--spawn-rate", type=float, default=8.0)
     p.add_argument("--duration", type=int, default=120, help="hard limit of the swarm, seconds")
     p.add_argument("--crash-share", type=float, default=0.05, help="share of batches dropped after reserving")
@@ -71,6 +75,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "nats-pause@3:2 (2 s), redis-restart@8, revoke@4 (job faults act on the first job); "
                         "repeatable (`chaos fault list` shows the verbs)")
     args = p.parse_args(argv)
+    if args.workers < 0:
+        p.error("--workers must be 0 (one process) or more")
     if args.target is None:
         try:
             args.target = TargetSpec.parse(None)
@@ -169,20 +175,6 @@ def job_status(http: httpx.Client, job_id: int) -> str | None:
     return response.json().get("status") if response.status_code == 200 else None
 
 
-def run_locust(stack: Target, args: argparse.Namespace, out: Path) -> int:
-    command = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "--host", stack.api_url,
-               "-u", str(args.users), "-r", str(args.spawn_rate), "-t", f"{args.duration}s",
-               "--csv", str(out / "locust"), "--only-summary", "--stop-timeout", "5",
-               "--crash-share", str(args.crash_share), "--error-share", str(args.error_share),
-               "--poll-interval", "0.2", "--idle-stop", str(max(3.0, 2 * args.sweep_interval)),
-               "--counts-file", str(out / "batches.json")]
-    env = {**os.environ, "CHAOS_TOKEN": stack.token}
-    with open(out / "locust.log", "wb") as log:
-        # Locust exits 1 when a request failed; a 503 during the run is allowed, the invariants decide
-        return subprocess.run(command, env=env, stdout=log, stderr=subprocess.STDOUT,
-                              timeout=args.duration + 60).returncode
-
-
 def wait_statuses(http: httpx.Client, job_ids: list[int], wanted, timeout: float) -> dict[int, str | None]:
     """Poll GET /jobs/{id}/ until every job's status is in `wanted` or the timeout ends; the last statuses."""
     deadline, statuses = time.monotonic() + timeout, {}
@@ -212,7 +204,7 @@ def run(args: argparse.Namespace) -> tuple[Report, dict]:
             began = time.monotonic()
             chaos.start()
             try:
-                locust_exit = run_locust(stack, args, out)
+                locust_exit = run_swarm(stack.api_url, stack.token, args, out)
             finally:
                 stop.set()
                 chaos.join()
@@ -230,12 +222,15 @@ def run(args: argparse.Namespace) -> tuple[Report, dict]:
         handed, crashed = batches.pop("handed", {}), batches.pop("crashed", {})
         requests, failures = batches.pop("requests", {}), batches.pop("failures", {})
         answered_between = batches.pop("answered_between", [])
+        workers = batches.pop("workers", [])
         dead: dict | None = None
         if judgeable.image_ledger:
             dead, violations = account_for_dead_images(database, report.jobs, handed, crashed, args.max_deliver,
                                                        faults=bool(args.faults))
             report.violations += violations
         report.violations += [f"could not heal {error}" for error in heal_errors]
+        if args.workers and len(workers) != args.workers:  # the dead-image accounting lacks their deliveries
+            report.violations.append(f"only {len(workers)} of {args.workers} Locust workers reported their counts")
     finally:
         stack.stop()
     answered = batches.get("success_tasks", 0) + batches.get("error_tasks", 0)
@@ -247,7 +242,8 @@ def run(args: argparse.Namespace) -> tuple[Report, dict]:
                "answering_seconds": round(answering, 2),
                "answered_tasks_per_s": round(answered / answering, 1) if answering else 0.0,
                "processed_per_s": round(processed / settled_seconds, 1) if settled_seconds else 0.0,
-               "locust_exit_code": locust_exit, "requests": requests, "failures": failures,
+               "locust_exit_code": locust_exit, "locust_workers": args.workers,
+               "workers": worker_rows(workers, answering), "requests": requests, "failures": failures,
                "statuses": statuses, "batches": batches,
                "faults": [asdict(op) for op in history if op.process == "nemesis"], "revived": revived,
                "images_without_result": dead, "stream_samples": sampler.samples,
@@ -284,6 +280,8 @@ def print_summary(report: Report, summary: dict) -> None:
           f"{sum(summary['failures'].values())} failed; tasks answered at {summary['answered_tasks_per_s']}/s "
           f"(first to last result POST, {summary['answering_seconds']} s); {ended} {summary['settled_seconds']} s "
           f"after the swarm began: {summary['processed_per_s']} images processed/s")
+    if summary["workers"]:
+        print(worker_table(summary["workers"]))
     for failure, times in sorted(summary["failures"].items()):
         print(f"  {times} x {failure[:200]}")
     print(f"batches {summary['batches']}, {summary['stream_samples']} samples, longest Celery queue "
