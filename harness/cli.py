@@ -259,9 +259,11 @@ def list_scenarios():
     from rich.markup import escape
 
     from scenarios import all_scenarios
+    from scenarios.cluster import cluster_scenarios
 
     table = Table("scenario", "kind", "must fail with fixes off", "Antenna HEAD (fixes off)", show_lines=True)
-    for scenario in all_scenarios().values():
+    cluster = cluster_scenarios()
+    for scenario in {**all_scenarios(), **cluster}.values():
         settings = escape("".join(f" [{k}={v}]" for k, v in scenario.settings.items()))
         if "antenna" not in scenario.targets:
             head = f"not run: {scenario.targets_why}"
@@ -269,7 +271,8 @@ def list_scenarios():
             head = scenario.on_head or scenario.head_unjudged and f"not judged: {scenario.head_unjudged}" or "as on the sandbox"
         table.add_row(f"[bold]{scenario.name}[/]{settings}\n[dim]{scenario.title}[/]",
                       ("control" if scenario.control else "regression") + ("\nknown gap" if scenario.known_gap else "")
-                      + ("" if "sandbox" in scenario.targets else "\nAntenna only"),
+                      + ("" if "sandbox" in scenario.targets else "\nAntenna only")
+                      + ("\nneeds --nats cluster3" if scenario.name in cluster else ""),
                       "\n".join(sorted(scenario.expect_off)) or "— (passes in both modes)", escape(head))
     console.print(table)
 

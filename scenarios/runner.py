@@ -24,6 +24,8 @@ from harness.waiting import slowdown
 from scenarios.base import Ctx, Scenario
 from scenarios.fuzz import probe_unauthorized
 
+NATS_CALL_TIMEOUT = 5.0  # how long the fixes wait for one NATS call (fixes.jetstream.bridge)
+
 
 def default_bound(settings: dict) -> float:
     """Time after the last heal for a job to end: exhaust every delivery, be seen by enough sweeps."""
@@ -194,7 +196,11 @@ def settle(history: History, sources: Sources, jobs: list[int], bound: float, sa
 
         while (left := open_jobs()) and time.monotonic() < deadline:
             time.sleep(0.25)
-    cleanup_deadline = time.monotonic() + 2 * RunSettings.of(sources.settings).sweep_interval + 1
+    cleanup_wait = 2 * RunSettings.of(sources.settings).sweep_interval + 1
+    if any(op.f == "inject" and str((op.value or {}).get("fault", "")).startswith("nats") for op in history.ops):
+        cleanup_wait += 2 * NATS_CALL_TIMEOUT  # a cleanup caught in a NATS call that timed out (a cluster electing
+        # its leader) is deferred only when the call gives up, then retried by a sweep that may wait one out too
+    cleanup_deadline = time.monotonic() + cleanup_wait
     while not left and time.monotonic() < cleanup_deadline:
         sampler.sample_now()
         queues = [sampler.latest.get(job, {}).get("queue") for job in jobs]

@@ -47,7 +47,11 @@ def _cleanup_locked(job_id: int, attempt: int, reason: str) -> bool:
         return False
     PendingCleanup.objects.filter(job_id=job_id).delete()
     ResultRecord.objects.filter(job_id=job_id).delete()
-    Handout.objects.filter(job_id=job_id).delete()
+    # a /tasks/ call still recording a redelivery holds its handout row and then needs the job row we hold (its
+    # host's own foreign keys are checked at its commit): skip that row instead of deadlocking. A handout left
+    # behind names an attempt that has ended, which no result can use.
+    handed = Handout.objects.select_for_update(skip_locked=True).filter(job_id=job_id).values_list("pk", flat=True)
+    Handout.objects.filter(pk__in=list(handed)).delete()
     log.info("cleaned up queue of job %s attempt %s (%s)", job_id, attempt, reason)
     return True
 
