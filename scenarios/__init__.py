@@ -10,9 +10,14 @@ from scenarios.base import Ctx, Scenario, scenario
 
 def all_scenarios() -> dict[str, Scenario]:
     """Every sNN_* scenario by name, in order."""
+    return collect(__name__, __path__, "s")
+
+
+def collect(package: str, path, prefix: str) -> dict[str, Scenario]:
+    """The Scenarios of a package's `<prefix>NN_*` modules by name, in module order."""
     found = {}
-    for module in sorted(m.name for m in pkgutil.iter_modules(__path__) if m.name[:1] == "s" and m.name[1:3].isdigit()):
-        loaded = importlib.import_module(f"{__name__}.{module}")
+    for module in sorted(m.name for m in pkgutil.iter_modules(path) if m.name[:1] == prefix and m.name[1:3].isdigit()):
+        loaded = importlib.import_module(f"{package}.{module}")
         for value in vars(loaded).values():
             if isinstance(value, Scenario):
                 found[value.name] = value

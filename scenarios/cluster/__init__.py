@@ -15,13 +15,10 @@ from scenarios.evidence import Evidence
 
 
 def cluster_scenarios() -> dict[str, Scenario]:
-    found = {}
-    for module in sorted(m.name for m in pkgutil.iter_modules(__path__) if m.name[:1] == "c" and m.name[1:3].isdigit()):
-        loaded = importlib.import_module(f"{__name__}.{module}")
-        for value in vars(loaded).values():
-            if isinstance(value, Scenario):
-                found[value.name] = value
-    return found
+    """Every cNN_* scenario by name, in order."""
+    from scenarios import collect
+
+    return collect(__name__, __path__, "c")
 
 
 def node_hit_and_jobs_succeeded(verb: str) -> Evidence:
