@@ -6,7 +6,6 @@ tests/test_cluster.py runs them, with s01–s05, under `--chaos-nats cluster3`.
 
 from __future__ import annotations
 
-
 from harness.checks.ops import select
 from scenarios.base import Scenario
 from scenarios.evidence import Evidence
