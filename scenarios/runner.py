@@ -14,7 +14,7 @@ from pathlib import Path
 
 from harness.chaos import LocalTarget, Nemesis
 from harness.checks import CHECKS, Verdict, applicable, compose, judge
-from harness.checks.ops import TERMINAL
+from harness.checks.ops import TERMINAL, nats_outages
 from harness.checks.sampler import Sampler
 from harness.checks.snapshot import Sources, collect
 from harness.history import History
@@ -197,7 +197,7 @@ def settle(history: History, sources: Sources, jobs: list[int], bound: float, sa
         while (left := open_jobs()) and time.monotonic() < deadline:
             time.sleep(0.25)
     cleanup_wait = 2 * RunSettings.of(sources.settings).sweep_interval + 1
-    if any(op.f == "inject" and str((op.value or {}).get("fault", "")).startswith("nats") for op in history.ops):
+    if nats_outages(history.ops):
         cleanup_wait += 2 * NATS_CALL_TIMEOUT  # a cleanup caught in a NATS call that timed out (a cluster electing
         # its leader) is deferred only when the call gives up, then retried by a sweep that may wait one out too
     cleanup_deadline = time.monotonic() + cleanup_wait
