@@ -22,6 +22,10 @@ class QueueSnapshot:
     consumer: str | None = None  # the consumer looked at (one per attempt with fencing)
     reachable: bool = True
     server_id: str | None = None
+    # not reachable: what NATS said instead of an answer, and whether the server still answered a JetStream request
+    # of its own (then only this job's stream is without an answer: no leader, its replicas out of quorum)
+    unavailable: str = ""
+    server_answering: bool = False
     stream_exists: bool = False
     consumer_exists: bool = False
     messages: int = 0

@@ -1,15 +1,12 @@
-"""The periodic sweep: a pure plan (looks + what the last pass remembered + config -> actions) and `run_once`,
-which does the I/O through two small interfaces and returns counts (the shape of River's JobRescuer and
-Oban's Lifeline). It needs no worker: it is what notices a dead job nobody polls."""
+"""The periodic sweep's decisions: a pure plan (looks + what the last pass remembered + config -> actions).
+fixes.sweep.run_once does the I/O around it."""
 
 from __future__ import annotations
 
 import dataclasses
 import logging
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
 
 from fixes.assess import assess, watched
 from fixes.config import FixesConfig
@@ -32,9 +29,12 @@ class Record:
     waiting_since: float | None = None  # unix seconds: when the attempt began, or the sweep first saw the cancel
     reruns: int = 0  # how often the sweep enqueued this attempt's run again
     rerun_at: float | None = None  # unix seconds of the last of them
+    unavailable_since: float | None = None  # unix seconds: the first of the looks in a row NATS did not answer
 
     def to_dict(self) -> dict:
         data = {"attempt": self.attempt, "watch_since": self.watch_since, "outage": self.outage, "warned": self.warned}
+        if self.unavailable_since is not None:
+            data["unavailable_since"] = self.unavailable_since
         if self.waiting:
             data.update(waiting=self.waiting, waiting_since=self.waiting_since, reruns=self.reruns,
                         rerun_at=self.rerun_at)
@@ -44,7 +44,8 @@ class Record:
     def from_dict(cls, data: dict) -> Record:
         seen = Observation.from_dict(data) if "snapshot" in data else None
         return cls(data["attempt"], seen, data.get("watch_since"), data.get("outage", False), data.get("warned", False),
-                   data.get("waiting"), data.get("waiting_since"), data.get("reruns", 0), data.get("rerun_at"))
+                   data.get("waiting"), data.get("waiting_since"), data.get("reruns", 0), data.get("rerun_at"),
+                   data.get("unavailable_since"))
 
 
 @dataclass(frozen=True)
@@ -84,14 +85,19 @@ class Plan:
 def plan(jobs: Mapping[int, int], snapshots: Mapping[int, QueueSnapshot | Exception],
          counts: Mapping[int, JobCounts | Exception], previous: Mapping[int, Record],
          layout: QueueLayout, config: FixesConfig) -> Plan:
-    """Judge running jobs ({job_id: attempt}) in order, up to the first one NATS did not answer for."""
-    out = Plan()
+    """Judge running jobs ({job_id: attempt}) in order, up to the first one NATS did not answer for (a job whose
+    stream alone had no answer, the server answering, is passed over). A job whose queue went unanswered for
+    config.unavailable_limit is failed with that cause."""
+    out, down_at = Plan(), None
     for job_id, attempt in jobs.items():
         out.looked_at += 1
         snapshot, count = snapshots.get(job_id), counts.get(job_id)
         if isinstance(snapshot, QueueSnapshot) and not snapshot.reachable:
-            out.unreachable = True
-            break
+            if not snapshot.server_answering:
+                out.unreachable, down_at = True, snapshot
+                break
+            _unanswered(out, job_id, attempt, previous.get(job_id), snapshot, count, layout, config)
+            continue
         if not isinstance(snapshot, QueueSnapshot) or not isinstance(count, JobCounts):
             out.skipped[job_id] = repr(count if isinstance(snapshot, QueueSnapshot) else snapshot)
             continue
@@ -110,10 +116,25 @@ def plan(jobs: Mapping[int, int], snapshots: Mapping[int, QueueSnapshot | Except
         stuck = judged.condition is Condition.STUCK_NO_FETCHER
         out.records[job_id] = Record(attempt, watched(current, judged.watch_since), judged.watch_since,
                                      warned=stuck and (kind == "warn" or bool(before and before.warned)))
-    if out.unreachable:  # keep every running job's last look, marked: the watch clock restarts after it
-        out.records = {job_id: _outage(out.records.get(job_id) or previous.get(job_id), attempt)
-                       for job_id, attempt in jobs.items()}
+    if down_at is not None:  # keep every running job's last look, marked: the watch clock restarts after it
+        for job_id, attempt in jobs.items():
+            if job_id not in out.records or not out.records[job_id].outage:
+                _unanswered(out, job_id, attempt, out.records.get(job_id) or previous.get(job_id), down_at,
+                            counts.get(job_id), layout, config)
     return out
+
+
+def _unanswered(out: Plan, job_id: int, attempt: int, before: Record | None, look: QueueSnapshot,
+                count: JobCounts | Exception | None, layout: QueueLayout, config: FixesConfig) -> None:
+    """A job NATS gave no answer for: remember since when, and fail it once that lasted unavailable_limit."""
+    record = _outage(before, attempt, look.taken_at)
+    out.records[job_id] = record
+    waited = look.taken_at - record.unavailable_since
+    if config.stream_lost_detection and config.unavailable_limit > 0 and waited >= config.unavailable_limit:
+        dead = count.remaining if isinstance(count, JobCounts) else 0
+        reason = _unavailable_reason(job_id, look, waited, count, layout, config)
+        out.actions.append(Action(job_id, attempt, "fail",
+                                  Assessment(Condition.NATS_UNREACHABLE, True, True, dead, reason, {}, None)))
 
 
 START_RERUNS = 1  # a lost run is enqueued again once; when that one does not publish either, the job fails
@@ -175,117 +196,24 @@ def _action(judged: Assessment, config: FixesConfig, warned: bool) -> str | None
     return "fail"
 
 
-def _outage(record: Record | None, attempt: int) -> Record:
+def _outage(record: Record | None, attempt: int, now: float) -> Record:
     if record is None or record.attempt != attempt:
-        return Record(attempt, outage=True)
-    return Record(attempt, record.observation, record.watch_since, outage=True, warned=record.warned)
+        return Record(attempt, outage=True, unavailable_since=now)
+    since = record.unavailable_since if record.outage and record.unavailable_since is not None else now
+    return Record(attempt, record.observation, record.watch_since, outage=True, warned=record.warned,
+                  unavailable_since=since)
 
 
-def _confirm(decided: Plan, store: SweepStore, queue: QueueReader, jobs: Mapping[int, int], layout: QueueLayout,
-             config: FixesConfig, sleep: Callable[[float], None]) -> None:
-    """The confirming look at the jobs first sighted in this pass, judged against that first look; merged into
-    `decided` (its records, actions, skips; an outage during it marks those jobs' records)."""
-    sleep(config.confirm_after)
-    again = {job_id: jobs[job_id] for job_id in decided.sighted}
-    ids = list(again)
-    second = plan(again, _snapshots(queue, again), store.counts(ids),
-                  {job_id: decided.records[job_id] for job_id in ids}, layout, config)
-    decided.records.update(second.records)
-    decided.actions += second.actions
-    decided.skipped.update(second.skipped)
-    decided.unreachable = decided.unreachable or second.unreachable
-
-
-def _snapshots(queue: QueueReader, jobs: dict[int, int]) -> dict[int, QueueSnapshot | Exception]:
-    """The queue's looks; a reader that raises (a disconnected bridge fails fast) counts as NATS not
-    answering, so the outage is remembered and the watch clock restarts after it."""
-    try:
-        return queue.snapshots(jobs)
-    except Exception as exc:
-        log.warning("sweep: NATS not answering: %r", exc)
-        now = time.time()
-        return {job_id: QueueSnapshot(taken_at=now, job_id=job_id, reachable=False) for job_id in jobs}
-
-
-class SweepStore(Protocol):
-    """The host's side of a pass (fixes.django.store.OrmStore implements it with the ORM)."""
-
-    def running(self) -> dict[int, int]: ...  # {job_id: attempt} of running async jobs
-    def previous(self, job_ids: list[int]) -> dict[int, Record]: ...
-    def counts(self, job_ids: list[int]) -> dict[int, JobCounts | Exception]: ...
-    def save(self, records: dict[int, Record], running: list[int]) -> None: ...  # and forget the others
-    def fail(self, action: Action) -> bool: ...  # under the job's lock, only if still running in that attempt
-    def warn(self, action: Action) -> None: ...
-    def complete(self, action: Action) -> bool: ...  # like fail, through the binding's optional complete()
-    def retry_cleanups(self) -> int: ...
-    # Optional (getattr): jobs held up before NATS, and what to do with them; each acts only if the job is still
-    # in that state and attempt
-    #   def waiting(self) -> dict[int, Waiting]: ...
-    #   def rerun(self, action: Action) -> bool: ...  # enqueue the attempt's run again
-    #   def fail_start(self, action: Action) -> bool: ...
-    #   def end_cancel(self, action: Action) -> bool: ...
-
-
-class QueueReader(Protocol):
-    def snapshots(self, jobs: dict[int, int]) -> dict[int, QueueSnapshot | Exception]: ...
-
-
-@dataclass
-class SweepResult:
-    looked_at: int = 0
-    failed: list[int] = field(default_factory=list)
-    warned: list[int] = field(default_factory=list)
-    completed: list[int] = field(default_factory=list)
-    rerun: list[int] = field(default_factory=list)  # held-up Starts whose run was enqueued again
-    ended: list[int] = field(default_factory=list)  # held-up Starts failed, stuck cancels ended
-    skipped: list[int] = field(default_factory=list)  # jobs whose look or action raised: logged, the others go on
-    unreachable: bool = False
-    cleanups_retried: int = 0
-    seconds: float = 0.0
-
-
-def run_once(store: SweepStore, queue: QueueReader, layout: QueueLayout, config: FixesConfig,
-             clock: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time,
-             sleep: Callable[[float], None] = time.sleep) -> SweepResult:
-    """One pass over running async jobs, and over the jobs held up before NATS (acted on after start_timeout).
-
-    A condition must hold on two consecutive looks before it is acted on: a job first seen dead, stuck or lost
-    is looked at again config.confirm_after seconds later in the same pass (not a whole interval later)."""
-    began, result = clock(), SweepResult()
-    if not config.sweep:
-        return result
-    jobs = store.running()
-    held = store.waiting() if hasattr(store, "waiting") else {}
-    ids = list(jobs)
-    snapshots = _snapshots(queue, jobs) if jobs else {}
-    counts = store.counts(ids) if ids else {}
-    previous = store.previous(ids + list(held))
-    decided = plan(jobs, snapshots, counts, previous, layout, config)
-    if decided.sighted and not decided.unreachable and config.confirm_after > 0:
-        _confirm(decided, store, queue, jobs, layout, config, sleep)
-    waited = plan_waiting(held, previous, config, wall())
-    result.unreachable, result.looked_at, result.skipped = decided.unreachable, decided.looked_at, list(decided.skipped)
-    result.looked_at += waited.looked_at
-    for job_id, why in decided.skipped.items():
-        log.warning("sweep: job %s skipped: %s", job_id, why)
-    store.save({**decided.records, **waited.records}, ids + list(held))
-    done = {"fail": result.failed, "complete": result.completed, "rerun": result.rerun, "fail_start": result.ended, "end_cancel": result.ended}
-    for action in decided.actions + waited.actions:
-        try:
-            if action.kind == "warn":
-                store.warn(action)
-                result.warned.append(action.job_id)
-            elif getattr(store, action.kind)(action):
-                done[action.kind].append(action.job_id)
-        except Exception as exc:
-            result.skipped.append(action.job_id)
-            log.warning("sweep: acting on job %s raised: %r", action.job_id, exc, exc_info=exc)
-    if undo := {j: r for j, r in waited.unless_done.items() if j in result.skipped}:
-        store.save({**decided.records, **waited.records, **undo}, ids + list(held))
-    if not decided.unreachable:
-        result.cleanups_retried = store.retry_cleanups()
-    result.seconds = clock() - began
-    if result.failed or result.warned or result.completed or result.rerun or result.ended or result.cleanups_retried \
-            or result.skipped:
-        log.warning("sweep: %s", result)
-    return result
+def _unavailable_reason(job_id: int, look: QueueSnapshot, waited: float, count: JobCounts | Exception | None,
+                        layout: QueueLayout, config: FixesConfig) -> str:
+    stream = layout.stream(job_id)
+    if look.server_answering:
+        cause = f"NATS answers, but not for stream {stream}: it has no leader (its replicas lost quorum)"
+    elif "unavailable" in look.unavailable.lower():
+        cause = "JetStream is unavailable (the cluster lost quorum, or its store is gone)"
+    else:
+        cause = "NATS is not answering"
+    said = f" (last answer: {look.unavailable})" if look.unavailable else ""
+    tail = f"; {count.remaining} of {count.expected} tasks have no result" if isinstance(count, JobCounts) else ""
+    return (f"no answer about job {job_id}'s queue for {waited:.0f}s (unavailable_limit={config.unavailable_limit:g}s): "
+            f"{cause}{said}{tail}")

@@ -16,7 +16,7 @@ from harness.chaos import Nemesis
 from harness.chaos.wire import Wire, result_for
 from harness.history import History
 from harness.settings import RunSettings
-from harness.waiting import poll_until, slowdown
+from harness.waiting import Timeout, poll_until, slowdown
 from scenarios.evidence import Evidence
 
 FINAL = ("SUCCESS", "FAILURE", "REVOKED")
@@ -226,6 +226,18 @@ class Ctx:
         statuses = (statuses,) if isinstance(statuses, str) else tuple(statuses)
         return poll_until(lambda: (s := self.status(job)) in statuses and s, timeout=timeout, interval=0.1,
                           what=f"job {job} in {statuses}")
+
+    def watch(self, job: int, statuses, window: float, why: str = "") -> str | None:
+        """An observation window that ends early: until the job is in `statuses`, at most `window` seconds
+        (x slowdown). Returns its status then, None if the window passed (what the fixes-off run shows)."""
+        statuses = (statuses,) if isinstance(statuses, str) else tuple(statuses)
+        window *= slowdown()
+        self.note(f"watch job {job} for at most {window:.0f}s{f': {why}' if why else ''}")
+        try:
+            return poll_until(lambda: (s := self.status(job)) in statuses and s, timeout=window, interval=0.25,
+                              what=f"job {job} in {statuses}")
+        except Timeout:
+            return None
 
     # --- workers ------------------------------------------------------------------------------------------
 

@@ -59,6 +59,18 @@ def lost_unnamed(queue: Callable[[dict, dict], bool], what: str) -> Evidence:
     return Evidence(f"a job STARTED at the end or failed without naming the loss and its cause, {what}", shows)
 
 
+def running_while_unanswered() -> Evidence:
+    """A job was still running when the lost quorum came back, unavailable_limit after it went (a violation of
+    unanswered_jobs_failed by a job never failed during the loss)."""
+    from harness.checks.liveness import unanswered_jobs_failed
+
+    def shows(history, snapshot):
+        samples = unanswered_jobs_failed(history, snapshot).samples
+        return any(isinstance(v, dict) and v.get("status") not in ("FAILURE", "REVOKED") for v in samples)
+
+    return Evidence("a job still running when the quorum came back, unavailable_limit after it went", shows)
+
+
 def stream_held(factor: float) -> Evidence:
     """The job's stream held at least `factor` x its images at some look."""
     def shows(history, snapshot):

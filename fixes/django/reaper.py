@@ -18,6 +18,7 @@ from fixes.django.store import BridgeReader, OrmStore, not_published_yet, publis
 from fixes.intake import latest_per_task
 from fixes.jetstream.errors import QueueMissing, QueueUnavailable
 from fixes.model import LOST, Assessment, Condition, Observation
+from fixes.sweep import SweepResult, run_once
 
 log = logging.getLogger(__name__)
 
@@ -92,5 +93,5 @@ def _with_counts(job, snapshot, queued: bool) -> Observation:
     return Observation(snapshot, counts)
 
 
-def sweep() -> plan.SweepResult:
-    return plan.run_once(OrmStore(), BridgeReader(), runtime.layout(), runtime.config())
+def sweep() -> SweepResult:
+    return run_once(OrmStore(), BridgeReader(), runtime.layout(), runtime.config())

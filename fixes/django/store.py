@@ -1,5 +1,5 @@
-"""The sweep's I/O over Django: `OrmStore` (fixes.plan.SweepStore over the ORM and the host's binding) and
-`BridgeReader` (fixes.plan.QueueReader over the NATS bridge). The decisions are fixes.plan's."""
+"""The sweep's I/O over Django: `OrmStore` (fixes.sweep.SweepStore over the ORM and the host's binding) and
+`BridgeReader` (fixes.sweep.QueueReader over the NATS bridge). The decisions are fixes.plan's."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ class BridgeReader:
 
 
 class OrmStore:
-    """fixes.plan.SweepStore over the Django ORM and the host's binding."""
+    """fixes.sweep.SweepStore over the Django ORM and the host's binding."""
 
     def __init__(self):
         self.binding = runtime.binding()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import re
 import time
@@ -41,8 +42,8 @@ class Inspector:
                                                               self._found(f"STREAM.INFO.{stream}"))
                 else:
                     found, stream_info = await self._one_then_other(stream, consumer, listed)
-        except QueueUnavailable:
-            return self.unreachable(job_id)
+        except QueueUnavailable as exc:
+            return self.unreachable(job_id, str(exc.__cause__ or exc))
         fields: dict = {"server_id": self.server_id, "stream_exists": stream_info is not None}
         if stream_info is not None:
             state = stream_info["state"]
@@ -85,7 +86,9 @@ class Inspector:
         first, so each job costs one request (its consumer's info). A job whose stream is not on the pages (a
         page that failed, a stream created or deleted while paging) is looked at alone, as before.
         A job's own error is returned in its place. Once one snapshot says NATS is not answering, the jobs
-        not asked yet get an unreachable snapshot too: a paused server costs one timeout, not one per job.
+        not asked yet get an unreachable snapshot too: a paused server costs one timeout, not one per job. Unless
+        the server still answers a JetStream request of its own: then only that job's stream is without an answer
+        (no leader: its replicas lost quorum), its snapshot says so (`server_answering`) and the others are asked.
         """
         listed = await self.stream_states(jobs, concurrency, timeout) if len(jobs) >= LIST_AT_LEAST else {}
         down, pending, out = asyncio.Event(), iter(list(jobs.items())), {}
@@ -98,8 +101,10 @@ class Inspector:
                 snap = await (self.snapshot(job_id, attempt, stream) if stream and timeout >= self._timeout
                               else asyncio.wait_for(self.snapshot(job_id, attempt), timeout))
             except TimeoutError:
-                snap = self.unreachable(job_id)
-            if not snap.reachable:
+                snap = self.unreachable(job_id, f"no answer within {timeout:g}s")
+            if not snap.reachable and not down.is_set():
+                if await self.server_answers():
+                    return dataclasses.replace(snap, server_answering=True)
                 down.set()
             return snap
 
@@ -150,8 +155,18 @@ class Inspector:
         await asyncio.gather(*(pager() for _ in range(max(1, min(concurrency // 16, 16)))))
         return found
 
-    def unreachable(self, job_id: int) -> QueueSnapshot:
-        return QueueSnapshot(taken_at=time.time(), job_id=job_id, reachable=False, server_id=self.server_id)
+    def unreachable(self, job_id: int, said: str = "") -> QueueSnapshot:
+        return QueueSnapshot(taken_at=time.time(), job_id=job_id, reachable=False, server_id=self.server_id,
+                             unavailable=said)
+
+    async def server_answers(self) -> bool:
+        """JetStream answers its account info: the server and its meta group are there."""
+        try:
+            with self._guard():
+                await self._api("INFO")
+            return True
+        except (QueueUnavailable, jserr.Error, ValueError):
+            return False
 
     async def _api(self, what: str, payload: dict | None = None) -> dict:
         body = json.dumps(payload).encode() if payload is not None else b""

@@ -44,6 +44,18 @@ class NatsKillMetaLeader(NodeKill):
     role = "meta-leader"
 
 
+class NatsLoseQuorum(Fault):
+    verb, help = ("nats-lose-quorum", "cluster: kill -9 two of the three nodes (JOB's stream leader among them): "
+                  "no quorum left for the meta group or any stream; heal: start them")
+    positional, positional_optional = "job", True
+
+    def inject(self, target: FaultTarget, job: int | None = None, **args) -> dict:
+        return target.service("nats", "lose_quorum", stream=_stream(job)) or {}
+
+    def heal(self, target: FaultTarget) -> dict:
+        return target.service("nats", "start_nodes") or {}
+
+
 class NatsNodeWipe(Fault):
     verb, help = "nats-node-wipe", "cluster: restart a follower node with its JetStream store deleted"
     one_shot = True
@@ -64,4 +76,5 @@ class NatsPartition(Fault):
         return target.service("nats", "heal_partition") or {}
 
 
-CLUSTER_FAULTS = (NatsKillFollower, NatsKillStreamLeader, NatsKillMetaLeader, NatsNodeWipe, NatsPartition)
+CLUSTER_FAULTS = (NatsKillFollower, NatsKillStreamLeader, NatsKillMetaLeader, NatsLoseQuorum, NatsNodeWipe,
+                  NatsPartition)

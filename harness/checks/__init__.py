@@ -17,11 +17,13 @@ from harness.checks.duplicates import (
 )
 from harness.checks.liveness import (
     LOSS_FAULTS,
+    UNANSWERED_FAULTS,
     failure_has_reason,
     lost_tasks_named,
     not_failed_with_results_in_hand,
     services_alive,
     terminal_within_bound,
+    unanswered_jobs_failed,
 )
 from harness.checks.queue_state import no_leftover_queue, progress_consistent, results_counted_once
 from harness.checks.verdict import MAX_SAMPLES, Checker, Verdict, check_safe, compose
@@ -31,6 +33,7 @@ CHECKS: dict[str, Checker] = {
     "terminal_within_bound": terminal_within_bound,
     "failure_has_reason": failure_has_reason,
     "lost_tasks_named": lost_tasks_named,
+    "unanswered_jobs_failed": unanswered_jobs_failed,
     "not_failed_with_results_in_hand": not_failed_with_results_in_hand,
     "no_duplicate_tasks": no_duplicate_tasks,
     "no_duplicate_results": no_duplicate_results,
@@ -49,7 +52,7 @@ CHECKS: dict[str, Checker] = {
 
 # Checks of what only some scenarios do, with the call whose invoke says the run set out to do it (a fault: its verb)
 EXERCISED_BY = {"unauthorized_rejected": "unauthorized", "no_early_redelivery": "post", "refusals_name_the_field": "fuzz",
-                "lost_tasks_named": LOSS_FAULTS}
+                "lost_tasks_named": LOSS_FAULTS, "unanswered_jobs_failed": UNANSWERED_FAULTS}
 
 
 def judge(history: Sequence[Op], snapshot: dict, names: Iterable[str] | None = None) -> list[Verdict]:

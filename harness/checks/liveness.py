@@ -21,6 +21,7 @@ from harness.checks.ops import (
 from harness.checks.subjects import parse_ack
 from harness.checks.verdict import Verdict, no_evidence, verdict
 from harness.history import Op
+from harness.settings import RunSettings
 
 
 def terminal_within_bound(history: Sequence[Op], snapshot: dict) -> Verdict:
@@ -114,6 +115,64 @@ def lost_tasks_named(history: Sequence[Op], snapshot: dict) -> Verdict:
         violations.append({"job": job["id"], "status": job["status"], "causes": sorted(hit[job["id"]]),
                            "reason": [r[:200] for r in reasons[-1:]]})
     return verdict("lost_tasks_named", violations, {"jobs_hit": len(judged)})
+
+
+# faults after which no node answers for a job's queue (no quorum left), and the words a reason names that with
+UNANSWERED_FAULTS = ("nats-lose-quorum",)
+UNANSWERED_WORDS = re.compile(r"\b(no answer|quorum|not answering|unavailable)\b", re.IGNORECASE)
+PASS_NATS_WAIT = 10.0  # a sweep pass during the loss may wait out a snapshot and a server check (5 s each)
+
+
+def unanswered_window(settings: dict) -> float | None:
+    """Seconds after a loss of quorum by which the fixes must have failed the jobs it hit: unavailable_limit
+    (CHAOS_UNAVAILABLE_LIMIT), then two sweep passes that may each wait out NATS. None: no limit set."""
+    limit = float(settings.get("CHAOS_UNAVAILABLE_LIMIT") or 0)
+    return limit + 2 * (RunSettings.of(settings).sweep_interval + PASS_NATS_WAIT) if limit > 0 else None
+
+
+def unanswered_jobs_failed(history: Sequence[Op], snapshot: dict) -> Verdict:
+    """A job running when its queue lost every answer (UNANSWERED_FAULTS) is FAILURE before the quorum came back
+    when the loss lasted `unanswered_window`, its reason naming the cause (UNANSWERED_WORDS): not STARTED for as
+    long as the loss lasts. Nor is it failed for that before unavailable_limit has passed.
+
+    Unknown: a job not failed during a loss shorter than the window (or with no limit set); no job was running
+    when such a fault struck."""
+    settings = snapshot.get("settings") or {}
+    window, limit = unanswered_window(settings), float(settings.get("CHAOS_UNAVAILABLE_LIMIT") or 0)
+    losses = [(op.time, _healed_at(history, op)) for op in select(history, f="inject", type="ok")
+              if isinstance(op.value, dict) and op.value.get("fault") in UNANSWERED_FAULTS]
+    violations, unknown, judged = [], [], 0
+    for job in jobs_of(snapshot):
+        ended, starts = ended_at(history, snapshot, job), successful_starts(history, job["id"])
+        for began, healed in losses:
+            if not starts or min(starts) > began or job["status"] in TERMINAL and _ended_before(ended, began):
+                continue  # not running when the quorum went
+            judged += 1
+            reasons = [line["message"] for line in job["logs"] if line["level"] == "ERROR"]
+            failed = job["status"] in ("FAILURE", "REVOKED") and ended is not None and ended <= healed \
+                and any(UNANSWERED_WORDS.search(reason) for reason in reasons)
+            seen = {"job": job["id"], "status": job["status"], "lost_for_s": round(healed - began, 1),
+                    "ended_after_loss_s": round(ended - began, 1) if ended else None,
+                    "reason": [r[:200] for r in reasons[-1:]]}
+            if failed and ended - began < limit:
+                violations.append({**seen, "why": "failed before unavailable_limit"})
+            elif not failed and window is not None and healed - began >= window:
+                violations.append(seen)
+            elif not failed:
+                unknown.append({**seen, "why": "not failed, but the loss was shorter than unavailable_limit and two "
+                                               f"sweeps ({window}s)"})
+    if not judged:
+        return no_evidence("unanswered_jobs_failed", "no job was running when a loss of quorum struck",
+                           {"losses": len(losses)})
+    return verdict("unanswered_jobs_failed", violations, {"jobs_hit": judged, "window_s": window}, unknown)
+
+
+def _healed_at(history: Sequence[Op], inject: Op) -> float:
+    """When the nemesis began healing the fault `inject` injected (the end of the run if never)."""
+    fault = inject.value.get("fault")
+    later = [op.time for op in history if op.time >= inject.time and op.f == "heal" and op.type == "invoke"
+             and isinstance(op.value, dict) and op.value.get("fault") == fault]
+    return min(later) if later else max((op.time for op in history), default=inject.time)
 
 
 def _ended_before(ended: float | None, at: float) -> bool:

@@ -73,7 +73,7 @@ def redis_wipes(history: Iterable[Op]) -> list[float]:
 
 
 # Faults after which nats-server may have lost what it had not synced: its consumers' delivery and ack state
-NATS_CRASHES = ("nats-kill", "nats-lose-writes")
+NATS_CRASHES = ("nats-kill", "nats-lose-writes", "nats-lose-quorum")
 
 
 def nats_crashes(history: Iterable[Op]) -> list[float]:
@@ -87,7 +87,7 @@ def nats_crashes(history: Iterable[Op]) -> list[float]:
 # clients of the node that dies or is cut off lose what sat in their socket, and a consumer's new leader keeps
 # no ack timers the old one had restarted (+WPI), so it redelivers at once what was still pending
 NATS_OUTAGES = ("nats-pause", "nats-freeze", "nats-kill", "nats-restart", "nats-lose-writes", "nats-kill-follower",
-                "nats-kill-stream-leader", "nats-kill-meta-leader", "nats-node-wipe", "nats-partition")
+                "nats-kill-stream-leader", "nats-kill-meta-leader", "nats-lose-quorum", "nats-node-wipe", "nats-partition")
 
 
 def nats_outages(history: Sequence[Op]) -> list[tuple[float, float]]:

@@ -236,6 +236,14 @@ class NatsCluster(Service):
         node.kill()
         return {"node": node.server_name}
 
+    def lose_quorum(self, stream: str | None = None) -> dict:
+        """kill -9 two of the three nodes (the stream's leader among them): neither the meta group nor any
+        replicated stream has a quorum; the follower left answers its clients, JetStream no longer does."""
+        survivor = self.pick("follower", stream)
+        killed = [node for node in self.nodes if node is not survivor and node.is_running]
+        self._each(lambda node: node.kill() if node in killed else None)
+        return {"nodes": [node.server_name for node in killed], "survivor": survivor.server_name}
+
     def start_nodes(self) -> dict:
         """Start every node that is down (a no-op on running ones) and wait until the cluster is whole again."""
         started = [node.server_name for node in self.nodes if not node.is_running and node.start()]

@@ -88,3 +88,40 @@ def test_a_killed_meta_leader_is_replaced_and_rejoins(cluster):
         assert cluster.start_nodes()["started"] == [old]
     poll_until(lambda: all(len(_routed_peers(node)) == 2 for node in cluster.nodes), timeout=30, interval=0.2,
                what="the restarted node routed again")
+
+
+def test_a_stream_whose_only_replica_died_is_told_apart_from_nats_not_answering(cluster):
+    """An R1 stream on a killed node gets no answer while the server answers: the sweep's snapshot of it says
+    `server_answering`, and the other jobs are still looked at (before, the first silent stream marked every job
+    after it unreachable)."""
+    single = QueueLayout(ack_wait=1.0, max_deliver=2, replicas=1)
+
+    async def create():
+        for job, layout in ((21, single), (22, LAYOUT)):
+            queue = await JobQueue.connect(cluster.url, layout)
+            try:
+                await queue.create(job, None)
+                await queue.publish(job, [("t0", b"x")])
+            finally:
+                await queue.close()
+
+    asyncio.run(create())
+    home = poll_until(lambda: cluster.stream_leader("job_21"), timeout=20, interval=0.2, what="job_21's node")
+    cluster.node(home).kill()
+    survivor = next(node for node in cluster.nodes if node.is_running)
+
+    async def look():
+        queue = await JobQueue.connect(survivor.url, LAYOUT, api_timeout=1.0)
+        try:
+            return await queue.snapshots({21: None, 22: None}, timeout=2.0)
+        finally:
+            await queue.close()
+
+    try:
+        cluster.wait_for_meta_leader(timeout=30)
+        snaps = poll_until(lambda: (s := asyncio.run(look()))[22].reachable and s, timeout=30, interval=0.5,
+                           what="job_22 answered after the election")
+        assert not snaps[21].reachable and snaps[21].server_answering and snaps[21].unavailable
+        assert snaps[22].stream_exists and snaps[22].messages == 1
+    finally:
+        assert cluster.start_nodes()["started"] == [home]

@@ -22,11 +22,19 @@ def sweep_on(sandbox_db):
     return sandbox_db
 
 
-def _fail_snapshot_of(monkeypatch, job_id: int, error: Exception | None = None, unreachable: bool = False):
+def _fail_snapshot_of(monkeypatch, job_id: int, error: Exception | None = None, unreachable: bool = False,
+                      server_answers: bool = False):
+    """The job's look raises `error`, or finds it unreachable (and the server's own JetStream info then answers
+    or not, as `server_answers` says)."""
     from fixes.jetstream import JobQueue
     from fixes.model import QueueSnapshot
 
     real = JobQueue.snapshot
+
+    async def answers(self):
+        return server_answers
+
+    monkeypatch.setattr(JobQueue, "server_answers", answers)
 
     async def snapshot(self, wanted: int, attempt=None, listed=None):
         if wanted == job_id:
@@ -138,6 +146,25 @@ def test_nats_not_answering_for_one_job_marks_an_outage_and_judges_nobody_after_
     for job_id in jobs:
         data = Observation.objects.get(job_id=job_id).data
         assert data["outage"] is False and data["watch_since"] is not None
+
+
+@pytest.mark.stack(**NO_BEAT_SWEEP)
+def test_one_stream_without_an_answer_while_the_server_answers_is_passed_over(sweep_on, monkeypatch):
+    """A stream without a leader (its replicas lost quorum) while JetStream itself answers: that job's look is
+    marked and timed (unavailable_since), the pass is not an outage and the job after it is judged."""
+    from fixes.django import reaper
+    from fixes.django.models import SweepRecord as Observation
+
+    jobs = [started_job(sweep_on, images=1) for _ in range(2)]
+    reaper.sweep()
+    _fail_snapshot_of(monkeypatch, jobs[0], unreachable=True, server_answers=True)
+
+    result = reaper.sweep()
+
+    assert not result.unreachable and not set(result.failed) & set(jobs)
+    silent, judged = (Observation.objects.get(job_id=job_id).data for job_id in jobs)
+    assert silent["outage"] is True and silent["unavailable_since"] is not None
+    assert judged["outage"] is False and "unavailable_since" not in judged
 
 
 @pytest.mark.stack(**NO_BEAT_SWEEP)

@@ -129,6 +129,62 @@ def test_lost_tasks_named_without_a_job_hit():
     return [*start(T0), *purged(job_id=7)], snapshot(job(status="FAILURE", logs=REASON))
 
 
+# --- unanswered_jobs_failed --------------------------------------------------------------------------------------
+
+UNANSWERED = [{"level": "ERROR", "message": "no answer about job 1's queue for 10s (unavailable_limit=10s): JetStream "
+                                            "is unavailable (the cluster lost quorum, or its store is gone)"}]
+LIMITED = {"CHAOS_FIXES": "on", "CHAOS_SWEEP_INTERVAL": "1.0", "CHAOS_UNAVAILABLE_LIMIT": "10"}  # window: 32 s
+
+
+def quorum_lost(at: float = T0 + 1, lasting: float = 35.0) -> list[Op]:
+    return [*call("nemesis", "inject", at, {"fault": "nats-lose-quorum", "job": 1}),
+            Op(at + lasting, "nemesis", "heal", "invoke", {"fault": "nats-lose-quorum"})]
+
+
+def limited(*jobs: dict) -> dict:
+    return {**snapshot(*jobs), "settings": LIMITED}
+
+
+@verdict_case("unanswered_jobs_failed", True)
+def test_a_job_failed_naming_the_lost_quorum_before_it_came_back():
+    return [*start(T0), *quorum_lost()], limited(job(status="FAILURE", finished_at=T0 + 20, logs=UNANSWERED))
+
+
+@verdict_case("unanswered_jobs_failed", False)
+def test_a_job_still_running_through_the_loss_that_succeeded_after_it():
+    return [*start(T0), *quorum_lost()], limited(job(status="SUCCESS", finished_at=T0 + 40))
+
+
+@verdict_case("unanswered_jobs_failed", False)
+def test_a_job_failed_during_the_loss_without_naming_it():
+    return [*start(T0), *quorum_lost()], limited(job(status="FAILURE", finished_at=T0 + 20, logs=REASON))
+
+
+@verdict_case("unanswered_jobs_failed", True)
+def test_a_job_failed_once_the_limit_passed_ending_the_loss_early():
+    return [*start(T0), *quorum_lost(lasting=22)], limited(job(status="FAILURE", finished_at=T0 + 20, logs=UNANSWERED))
+
+
+@verdict_case("unanswered_jobs_failed", False)
+def test_a_job_failed_for_no_answer_before_the_limit_passed():
+    return [*start(T0), *quorum_lost(lasting=22)], limited(job(status="FAILURE", finished_at=T0 + 5, logs=UNANSWERED))
+
+
+@verdict_case("unanswered_jobs_failed", None)
+def test_a_loss_shorter_than_the_limit_and_two_sweeps_is_not_judged():
+    return [*start(T0), *quorum_lost(lasting=20)], limited(job(status="SUCCESS", finished_at=T0 + 25))
+
+
+@verdict_case("unanswered_jobs_failed", None)
+def test_no_unavailable_limit_set_means_nothing_to_judge_by():
+    return [*start(T0), *quorum_lost()], snapshot(job(status="SUCCESS", finished_at=T0 + 40))
+
+
+@verdict_case("unanswered_jobs_failed", None)
+def test_a_job_started_after_the_quorum_came_back_is_not_judged():
+    return [*quorum_lost(), *start(T0 + 40)], limited(job(status="SUCCESS", finished_at=T0 + 45))
+
+
 # --- not_failed_with_results_in_hand ---------------------------------------------------------------------------
 
 

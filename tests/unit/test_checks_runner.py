@@ -20,7 +20,7 @@ def test_a_check_of_what_only_some_runs_do_judges_only_the_runs_that_do_it():
     assert "unauthorized_rejected" in applicable([asked])
     assert "no_early_redelivery" in applicable([posted]) and "no_early_redelivery" not in applicable([asked])
     assert set(applicable([])) == set(CHECKS) - {"unauthorized_rejected", "no_early_redelivery", "refusals_name_the_field",
-                                                 "lost_tasks_named"}
+                                                 "lost_tasks_named", "unanswered_jobs_failed"}
     purged = Op(3.0, "nemesis", "inject", "invoke", {"fault": "stream-purge", "job": 1})
     assert "lost_tasks_named" in applicable([purged]) and "lost_tasks_named" not in applicable([asked])
 

@@ -1,4 +1,4 @@
-"""The sweep's decisions without servers: fixes.plan.run_once over in-memory fakes, River/Oban style.
+"""The sweep's decisions without servers: fixes.sweep.run_once over in-memory fakes, River/Oban style.
 
 The fakes hold what a host and NATS would: jobs with a status and an attempt, their counts, the snapshots NATS
 answers. Hooks let a test land a Start, a cancel or a stored result between the look and the act."""
@@ -10,7 +10,8 @@ import dataclasses
 from fixes.config import FixesConfig
 from fixes.layout import QueueLayout
 from fixes.model import Condition, JobCounts, QueueSnapshot
-from fixes.plan import Action, Record, Waiting, run_once, start_overdue
+from fixes.plan import Action, Record, Waiting, start_overdue
+from fixes.sweep import run_once
 
 LAYOUT = QueueLayout(ack_wait=1.0, max_deliver=3)
 CONFIG = FixesConfig(sweep_interval=1.0, stuck_grace=1.0, confirm_delay=0)  # the next pass confirms
@@ -36,7 +37,7 @@ class Job:
 
 
 class Store:
-    """fixes.plan.SweepStore in memory."""
+    """fixes.sweep.SweepStore in memory."""
 
     def __init__(self, jobs: dict[int, Job]):
         self.jobs, self.records, self.cleanups = jobs, {}, 0
@@ -103,15 +104,19 @@ class Store:
 
 
 class Nats:
-    """fixes.plan.QueueReader in memory: one snapshot per job, or unreachable from some job on."""
+    """fixes.sweep.QueueReader in memory: one snapshot per job, or unreachable from some job on."""
 
     def __init__(self, clock: Clock):
         self.clock, self.snaps, self.down_from = clock, {}, None
+        self.leaderless: set[int] = set()  # jobs whose stream alone has no answer (the server answers)
 
     def snapshots(self, jobs):
         out = {}
         for job_id in jobs:
-            if self.down_from is not None and job_id >= self.down_from:
+            if job_id in self.leaderless:
+                out[job_id] = QueueSnapshot(taken_at=self.clock.now, job_id=job_id, reachable=False, server_id="A",
+                                            unavailable="no answer within 5s", server_answering=True)
+            elif self.down_from is not None and job_id >= self.down_from:
                 out[job_id] = QueueSnapshot(taken_at=self.clock.now, job_id=job_id, reachable=False, server_id="A")
             else:
                 out[job_id] = dataclasses.replace(self.snaps[job_id], taken_at=self.clock.now, server_time=self.clock.now)
@@ -259,6 +264,57 @@ def test_nats_unreachable_mid_pass_judges_nobody_after_it():
     assert all(Record.from_dict(store.records[i]).outage for i in (2, 3))
     nats.down_from = None  # dead before the outage and after it (no progress, same stream): confirmed
     assert sorted(sweep(store, nats, clock).failed) == [2, 3]
+
+
+UNAVAILABLE = dataclasses.replace(CONFIG, unavailable_limit=5.0)
+
+
+def test_a_queue_unanswered_for_unavailable_limit_fails_its_job_naming_the_cause():
+    clock, store, nats = world(2)
+    nats.snaps[1] = stuck(1, last_active=clock.now)  # a healthy job, then NATS goes away for good
+    nats.snaps[2] = stuck(2, last_active=clock.now)
+    nats.down_from = 1
+    results = [sweep(store, nats, clock, UNAVAILABLE) for _ in range(7)]  # one pass a second
+    assert [r.failed for r in results[:5]] == [[]] * 5  # 0..4 s without an answer: an outage, never acted on
+    assert sorted(results[5].failed) == [1, 2]
+    reason = store.jobs[1].log[-1]
+    assert "no answer about job 1's queue for 5s" in reason and "NATS is not answering" in reason
+    assert "3 of 5 tasks have no result" in reason
+
+
+def test_an_answer_in_between_restarts_the_unavailable_clock():
+    clock, store, nats = world()
+    nats.snaps[1] = stuck(1, last_active=clock.now)
+    for _ in range(3):
+        nats.down_from = 1
+        for _ in range(4):  # 4 s without an answer, below the limit
+            assert sweep(store, nats, clock, UNAVAILABLE).failed == []
+        nats.down_from = None
+        nats.snaps[1] = stuck(1, last_active=clock.now)  # the workers carry on
+        assert sweep(store, nats, clock, UNAVAILABLE).failed == []
+    assert store.jobs[1].status == "STARTED"
+
+
+def test_a_stream_without_a_leader_fails_alone_and_the_others_are_still_judged():
+    clock, store, nats = world(3)
+    nats.snaps[2] = stuck(2, last_active=clock.now)
+    nats.snaps[3] = stuck(3, last_active=clock.now)
+    nats.leaderless = {2}
+    first = sweep(store, nats, clock, UNAVAILABLE)
+    assert not first.unreachable and first.looked_at == 3
+    assert Record.from_dict(store.records[3]).observation is not None  # judged after the silent one
+    assert sweep(store, nats, clock, UNAVAILABLE).failed == [1]  # job 1 dead on two looks: judged as ever
+    failed = [sweep(store, nats, clock, UNAVAILABLE).failed for _ in range(4)]
+    assert failed == [[], [], [], [2]] and store.jobs[3].status == "STARTED"
+    assert "not for stream job_2: it has no leader (its replicas lost quorum)" in store.jobs[2].log[-1]
+
+
+def test_no_unavailable_limit_without_lost_detection_or_with_a_zero_limit():
+    for config in (dataclasses.replace(UNAVAILABLE, unavailable_limit=0),
+                   dataclasses.replace(UNAVAILABLE, stream_lost_detection=False)):
+        clock, store, nats = world()
+        nats.down_from = 1
+        assert [sweep(store, nats, clock, config).failed for _ in range(10)] == [[]] * 10
 
 
 def test_a_server_restart_restarts_the_idle_clock_of_a_stuck_job():
