@@ -11,6 +11,7 @@ STUCK_GRACE_DEFAULT = 5.0  # seconds beyond ack_wait before "no delivery activit
 CONFIRMATIONS_DEFAULT = 2  # consecutive looks a condition must hold on before the reaper acts
 RESULT_BACKLOG_GRACE_DEFAULT = 600.0  # seconds a queued, unstored result keeps its job from being reaped
 START_TIMEOUT_DEFAULT = 600.0  # seconds a Start may wait for its run (or a cancel for its end) before the sweep acts
+REPLICATED_SPAN_DEFAULT = 30.0  # seconds a replicated job must look lost or stuck before the sweep acts
 UNAVAILABLE_LIMIT_DEFAULT = 3600.0  # seconds a running job's queue may go unanswered before the sweep fails the job
 
 
@@ -35,6 +36,11 @@ class FixesConfig:
     # seconds a running job's queue may stay without an answer (its stream without a leader, JetStream without
     # quorum, NATS down) before the sweep fails the job naming that cause (with stream_lost_detection); 0: never
     unavailable_limit: float = UNAVAILABLE_LIMIT_DEFAULT
+    # replicated streams (a NATS cluster): seconds a job must look lost or stuck, on every look, before the sweep
+    # acts, and the inline check leaves such jobs to the sweep. A node cut off from the cluster keeps answering as
+    # the leader it was until it notices the lost quorum (10-20 s measured): "not found" for streams created since,
+    # a consumer that stopped moving
+    replicated_span: float = REPLICATED_SPAN_DEFAULT
     # seconds before the sweep looks again at the jobs it first saw dead, stuck or lost in a pass (the confirming
     # look); None: a quarter of sweep_interval; 0: the next pass confirms. At most half the interval.
     confirm_delay: float | None = None
@@ -50,6 +56,8 @@ class FixesConfig:
             raise ValueError(f"result_backlog_grace must be >= 0, got {self.result_backlog_grace}")
         if self.start_timeout <= 0:
             raise ValueError(f"start_timeout must be > 0, got {self.start_timeout}")
+        if self.replicated_span < 0:
+            raise ValueError(f"replicated_span must be >= 0, got {self.replicated_span}")
         if self.unavailable_limit < 0:
             raise ValueError(f"unavailable_limit must be >= 0 (0: never), got {self.unavailable_limit}")
         if self.confirm_delay is not None and self.confirm_delay < 0:
@@ -74,8 +82,8 @@ class FixesConfig:
     @classmethod
     def from_env(cls, environ: Mapping[str, str], prefix: str) -> FixesConfig:
         """<prefix>FIXES=on|off sets every switch; <prefix>FIX_<SWITCH>=0|1 overrides one of them;
-        <prefix>SWEEP_INTERVAL, STUCK_GRACE, RESULT_BACKLOG_GRACE, START_TIMEOUT, UNAVAILABLE_LIMIT, CONFIRM_DELAY,
-        STUCK_ACTION set the knobs."""
+        <prefix>SWEEP_INTERVAL, STUCK_GRACE, RESULT_BACKLOG_GRACE, START_TIMEOUT, UNAVAILABLE_LIMIT, REPLICATED_SPAN,
+        CONFIRM_DELAY, STUCK_ACTION set the knobs."""
         master = environ.get(f"{prefix}FIXES", "on").strip().lower()
         if master not in ("on", "off", "1", "0", "true", "false"):
             raise ValueError(f"{prefix}FIXES must be on or off, got {master!r}")
@@ -93,6 +101,8 @@ class FixesConfig:
             values["result_backlog_grace"] = float(environ[f"{prefix}RESULT_BACKLOG_GRACE"])
         if f"{prefix}START_TIMEOUT" in environ:
             values["start_timeout"] = float(environ[f"{prefix}START_TIMEOUT"])
+        if f"{prefix}REPLICATED_SPAN" in environ:
+            values["replicated_span"] = float(environ[f"{prefix}REPLICATED_SPAN"])
         if f"{prefix}UNAVAILABLE_LIMIT" in environ:
             values["unavailable_limit"] = float(environ[f"{prefix}UNAVAILABLE_LIMIT"])
         if f"{prefix}CONFIRM_DELAY" in environ:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from fixes.assess import assess, watched
 from fixes.config import FixesConfig
 from fixes.layout import QueueLayout
-from fixes.model import ACTIONABLE, Assessment, Condition, JobCounts, Observation, QueueSnapshot
+from fixes.model import ACTIONABLE, LOST, Assessment, Condition, JobCounts, Observation, QueueSnapshot
 
 log = logging.getLogger(__name__)
 
@@ -30,11 +30,14 @@ class Record:
     reruns: int = 0  # how often the sweep enqueued this attempt's run again
     rerun_at: float | None = None  # unix seconds of the last of them
     unavailable_since: float | None = None  # unix seconds: the first of the looks in a row NATS did not answer
+    sighted_at: float | None = None  # replicated streams: the first of the looks in a row that saw the job lost or stuck
 
     def to_dict(self) -> dict:
         data = {"attempt": self.attempt, "watch_since": self.watch_since, "outage": self.outage, "warned": self.warned}
         if self.unavailable_since is not None:
             data["unavailable_since"] = self.unavailable_since
+        if self.sighted_at is not None:
+            data["sighted_at"] = self.sighted_at
         if self.waiting:
             data.update(waiting=self.waiting, waiting_since=self.waiting_since, reruns=self.reruns,
                         rerun_at=self.rerun_at)
@@ -45,7 +48,7 @@ class Record:
         seen = Observation.from_dict(data) if "snapshot" in data else None
         return cls(data["attempt"], seen, data.get("watch_since"), data.get("outage", False), data.get("warned", False),
                    data.get("waiting"), data.get("waiting_since"), data.get("reruns", 0), data.get("rerun_at"),
-                   data.get("unavailable_since"))
+                   data.get("unavailable_since"), data.get("sighted_at"))
 
 
 @dataclass(frozen=True)
@@ -109,19 +112,35 @@ def plan(jobs: Mapping[int, int], snapshots: Mapping[int, QueueSnapshot | Except
                         watch_since=before.watch_since if before else None,
                         after_outage=bool(before and before.outage))
         kind = _action(judged, config, warned=bool(before and before.warned))
+        sighted_at = _sighted_at(judged, before, snapshot, layout)
+        if kind in ("fail", "warn") and sighted_at is not None and snapshot.taken_at - sighted_at < config.replicated_span:
+            kind = None  # a node cut off from its cluster may answer as a stale leader for a while: outwait it
         if not judged.confirmed and (judged.condition in ACTIONABLE or judged.condition is Condition.FINISHED):
             out.sighted.append(job_id)
         if kind:
             out.actions.append(Action(job_id, attempt, kind, judged))
         stuck = judged.condition is Condition.STUCK_NO_FETCHER
         out.records[job_id] = Record(attempt, watched(current, judged.watch_since), judged.watch_since,
-                                     warned=stuck and (kind == "warn" or bool(before and before.warned)))
+                                     warned=stuck and (kind == "warn" or bool(before and before.warned)),
+                                     sighted_at=sighted_at)
     if down_at is not None:  # keep every running job's last look, marked: the watch clock restarts after it
         for job_id, attempt in jobs.items():
             if job_id not in out.records or not out.records[job_id].outage:
                 _unanswered(out, job_id, attempt, out.records.get(job_id) or previous.get(job_id), down_at,
                             counts.get(job_id), layout, config)
     return out
+
+
+# what a stale answer can show: a cut-off node that still believes it leads has never heard of a stream created
+# since ("not found"), and its copy of a consumer stops moving (idle, as if nobody fetched)
+STALE_LOOKING = frozenset({*LOST, Condition.STUCK_NO_FETCHER})
+
+
+def _sighted_at(judged: Assessment, before: Record | None, look: QueueSnapshot, layout: QueueLayout) -> float | None:
+    """Replicated streams: since when the job has looked lost or stuck on every look (None: it does not now)."""
+    if layout.replicas <= 1 or judged.condition not in STALE_LOOKING:
+        return None
+    return before.sighted_at if before is not None and before.sighted_at is not None else look.taken_at
 
 
 def _unanswered(out: Plan, job_id: int, attempt: int, before: Record | None, look: QueueSnapshot,

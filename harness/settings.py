@@ -73,6 +73,17 @@ class RunSettings:
         return self.ack_wait * self.max_deliver + 2 * self.sweep_interval + 1
 
     def settle_bound(self) -> float:
-        """Time after the last heal for a job to end: exhaust every delivery, be seen by enough sweeps."""
-        return self.ack_wait * self.max_deliver + 4 * self.sweep_interval + self.ack_wait + self.stuck_grace + 5
+        """Time after the last heal for a job to end: exhaust every delivery, be seen by enough sweeps (and, with
+        replicated streams, look lost or stuck for the fixes' replicated_span)."""
+        return (self.ack_wait * self.max_deliver + 4 * self.sweep_interval + self.ack_wait + self.stuck_grace + 5
+                + self.replicated_span())
+
+    def replicated_span(self) -> float:
+        """Seconds a job on replicated streams (CHAOS_STREAM_REPLICAS > 1) must look lost or stuck before the
+        fixes act on it (CHAOS_REPLICATED_SPAN, else the library's default); 0 on a single node."""
+        from fixes.config import REPLICATED_SPAN_DEFAULT
+
+        if int(self.extra.get("CHAOS_STREAM_REPLICAS") or 1) <= 1:
+            return 0.0
+        return float(self.extra.get("CHAOS_REPLICATED_SPAN") or REPLICATED_SPAN_DEFAULT)
 

@@ -41,6 +41,7 @@ class Scenario:
     head_unjudged: str = ""  # why a fixes-off run on Antenna HEAD cannot be judged (the fixes-on run still is)
     targets: frozenset[str] = frozenset({"sandbox", "antenna"})  # where the scenario can run
     targets_why: str = ""  # why not on the others
+    off_varies: str = ""  # a control whose fixes-off verdicts depend on timing (say which, why): reported, not asserted
 
     @property
     def title(self) -> str:
@@ -58,10 +59,12 @@ def scenario(*, expect_off: set[str] | frozenset[str] = frozenset(), settings: d
              control: bool = False, bound: float | None = None, known_gap: str = "", evidence: Evidence | None = None,
              guards: set[str] | frozenset[str] = frozenset(), on_head: str = "", head_unjudged: str = "",
              targets: set[str] | frozenset[str] = frozenset({"sandbox", "antenna"}),
-             targets_why: str = "") -> Callable[[Callable], Scenario]:
+             targets_why: str = "", off_varies: str = "") -> Callable[[Callable], Scenario]:
     """Decorate a scenario module's `run(ctx)`: name and docstring come from the module."""
     from fixes.config import FixesConfig
 
+    if off_varies and not control:
+        raise ValueError("off_varies is for a control: a regression scenario's fixes-off run must show its incident")
     if control and (expect_off or guards):
         raise ValueError("a control scenario expects every check to pass in both modes")
     if not control and not expect_off:
@@ -77,7 +80,7 @@ def scenario(*, expect_off: set[str] | frozenset[str] = frozenset(), settings: d
         module = sys.modules[run.__module__]
         return Scenario(run.__module__.rsplit(".", 1)[-1], module.__doc__ or "", run, dict(settings or {}),
                         frozenset(expect_off), control, bound, known_gap, evidence, frozenset(guards), on_head,
-                        head_unjudged, frozenset(targets), targets_why)
+                        head_unjudged, frozenset(targets), targets_why, off_varies)
 
     return wrap
 

@@ -123,7 +123,8 @@ def run(scenario: Scenario, stack, fixes: str, seed: int = 0, report_dir: str | 
     if on_start:
         on_start(ctx)
     if bound is None:
-        bound = scenario.bound * slowdown() if scenario.bound is not None else default_bound(stack.settings)
+        bound = (scenario.bound * slowdown() + RunSettings.of(stack.settings).replicated_span()
+                 if scenario.bound is not None else default_bound(stack.settings))
     started, error, heal_errors = time.time(), None, []
     history.append("runner", "scenario", "invoke", {"name": scenario.name, "fixes": fixes, "seed": seed})
     try:

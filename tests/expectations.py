@@ -51,4 +51,7 @@ def check(scenario, report, fixes: str, tmp_path: Path, incident_expected: bool 
     else:
         if scenario.control:
             assert shown, f"the control's precondition did not hold: {scenario.evidence.what}\n{report.evidence()}{where}"
+        if fixes == "off" and scenario.off_varies:
+            print(f"fixes-off verdicts reported, not asserted: {scenario.off_varies}")
+            return
         assert report.composed.ok is True, f"{report.evidence()}{where}"

@@ -75,6 +75,8 @@ def check_inline(job) -> Assessment | None:
         return judged
     if not_published_yet(job, judged.condition, runtime.binding()):
         return judged
+    if judged.condition in LOST and runtime.layout().replicas > 1:
+        return judged  # its node may be a stale leader cut off from the cluster: the sweep outwaits that
     judged = assess(observe(job), runtime.layout(), config, previous=first)  # the two reads are not atomic
     if judged.act:
         OrmStore().fail(plan.Action(job.pk, attempt, "fail", judged))

@@ -93,6 +93,22 @@ async def _final_queues(sources: Sources, attempts: dict[int, int]) -> tuple[dic
             await nc.close()
 
 
+NATS_PATIENCE = 10.0  # seconds the final snapshot waits for NATS to answer about every job
+
+
+def _settled_queues(sources: Sources, attempts: dict[int, int], patience: float = NATS_PATIENCE):
+    """The final queues; those NATS did not answer for are asked again until `patience` runs out (a cluster
+    just healed may still be electing its leaders)."""
+    deadline = time.monotonic() + patience
+    queues, errors = asyncio.run(_final_queues(sources, attempts))
+    while errors and time.monotonic() < deadline:
+        time.sleep(0.5)
+        unanswered = {job_id: attempt for job_id, attempt in attempts.items() if queues.get(job_id) is None}
+        again, errors = asyncio.run(_final_queues(sources, unanswered))
+        queues.update({job_id: queue for job_id, queue in again.items() if queue is not None})
+    return queues, errors
+
+
 # --- the final snapshot ----------------------------------------------------------------------------------
 
 
@@ -103,7 +119,7 @@ def collect(sources: Sources, job_ids: Iterable[int]) -> dict:
     job_ids = sorted(set(job_ids))
     with psycopg.connect(sources.database_url, connect_timeout=5, autocommit=True) as db:
         jobs = sources.records.read_job_details(db, job_ids)
-    queues, errors = asyncio.run(_final_queues(sources, {job_id: job["attempt"] for job_id, job in jobs.items()}))
+    queues, errors = _settled_queues(sources, {job_id: job["attempt"] for job_id, job in jobs.items()})
     errors = {"nats": errors} if errors else {}
     try:
         with redis_client(sources.redis_url, timeout=2.0) as client:

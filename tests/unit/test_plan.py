@@ -362,6 +362,32 @@ def test_a_lost_stream_fails_with_the_restart_named():
     assert Condition.STREAM_LOST and "is gone" in store.jobs[1].log[0]
 
 
+REPLICATED = QueueLayout(ack_wait=1.0, max_deliver=3, replicas=3)
+SPAN = dataclasses.replace(QUICK, replicated_span=6.0)
+
+
+def test_a_replicated_stream_must_look_lost_for_replicated_span_before_its_job_fails():
+    """On a cluster, "not found" may come from a node cut off from the others that still believes it leads and
+    never heard of the stream: two quick looks are not enough; every look over replicated_span must agree."""
+    clock, store, nats = world()
+    nats.snaps[1] = QueueSnapshot(taken_at=0, job_id=1, server_id="B")  # "not found" on every look
+    passes = [run_once(store, nats, REPLICATED, SPAN, clock=clock, wall=clock, sleep=lambda s: None).failed
+              for _ in range(8) if not setattr(clock, "now", clock.now + 1)]
+    assert passes[:6] == [[]] * 6 and passes[6] == [1]  # first seen at +1 s, failed at +7 s
+    assert "is gone" in store.jobs[1].log[0]
+
+
+def test_a_replicated_stream_seen_again_restarts_the_span():
+    clock, store, nats = world()
+    lost, found = QueueSnapshot(taken_at=0, job_id=1, server_id="B"), dead(1)
+    found = dataclasses.replace(found, num_pending=3, delivered_stream_seq=0)
+    for look in [lost] * 5 + [found] + [lost] * 5:  # a stale node's answers, then the cluster's, then stale again
+        nats.snaps[1] = look
+        clock.now += 1
+        assert run_once(store, nats, REPLICATED, SPAN, clock=clock, wall=clock, sleep=lambda s: None).failed == []
+    assert store.jobs[1].status == "STARTED"
+
+
 def test_a_lost_stream_with_its_progress_state_gone_fails_though_results_were_queued():
     """A Redis flush took the queued results' Celery tasks and the job's progress state: they can never be
     counted (the result path fails a job whose state is missing), so they must not keep the job alive."""
