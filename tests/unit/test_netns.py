@@ -38,3 +38,27 @@ def test_names_fit_the_kernel_limit_and_carry_their_owner_pid():
 @pytest.mark.parametrize("foreign", ["eth0", "ifb0", "cx-1b", "cxab-1b", "chaos-x-1-n1", "docker0", "cx12b"])
 def test_names_that_are_not_ours_have_no_owner(foreign):
     assert netns.owner_pid(foreign) is None
+
+
+def test_without_root_namespaces_are_unavailable_with_the_reason(monkeypatch):
+    monkeypatch.setattr(netns.os, "geteuid", lambda: 1000)
+    ok, reason = netns._probe()
+    assert not ok and "root" in reason
+
+
+def test_the_netns_cluster_refuses_to_build_where_namespaces_are_unavailable(monkeypatch):
+    from harness.infra import nats_netns
+
+    monkeypatch.setattr(netns, "available", lambda: (False, "network namespaces need root"))
+    with pytest.raises(nats_netns.NetnsUnavailable, match="cluster3-netns: network namespaces need root"):
+        nats_netns.NetnsNatsCluster()
+
+
+def test_cluster3_netns_is_a_cluster_everywhere_a_cluster_is_asked_for(monkeypatch):
+    from harness.infra.stack import is_cluster, nats_topology
+    from scenarios.soak import CLUSTER_SOAK_FAULTS, soak_faults
+
+    assert nats_topology("cluster3-netns") == "cluster3-netns"
+    assert is_cluster("cluster3-netns") and is_cluster("cluster3") and not is_cluster("single")
+    monkeypatch.setenv("CHAOS_NATS", "cluster3-netns")
+    assert soak_faults() == CLUSTER_SOAK_FAULTS
