@@ -63,6 +63,14 @@ def _on(url: str, action):
     return asyncio.run(run())
 
 
+def _placed(url: str, job: int) -> bool:
+    try:
+        _on(url, lambda queue: queue.create(job, None))
+        return True
+    except QueueUnavailable:  # "no suitable peers for placement" until the meta leader knows every node
+        return False
+
+
 def test_nodes_run_in_their_namespaces_routed_to_each_other(cluster):
     ours = os.stat("/proc/self/ns/net").st_ino
     for node in cluster.nodes:
@@ -72,7 +80,7 @@ def test_nodes_run_in_their_namespaces_routed_to_each_other(cluster):
         assert ipaddress.ip_address(node.host) in cluster.network.subnet
     poll_until(lambda: all(_routed_peers(node) == {n.server_name for n in cluster.nodes if n is not node}
                            for node in cluster.nodes), timeout=20, interval=0.2, what="a full mesh of routes")
-    _on(cluster.url, lambda queue: queue.create(7, None))
+    poll_until(lambda: _placed(cluster.url, 7), timeout=15, interval=0.5, what="job_7 placed on the three nodes")
     assert _on(cluster.url, lambda queue: queue.publish(7, [(f"t{i}", b"x") for i in range(5)])) == 5
     poll_until(lambda: all(_messages(node, "job_7") == 5 for node in cluster.nodes), timeout=20, interval=0.2,
                what="job_7 on every node")
