@@ -19,8 +19,9 @@ app = typer.Typer(help="Chaos & regression harness for NATS-backed async job sys
 job_app = typer.Typer(help="Create and inspect jobs on the running stack.", no_args_is_help=True)
 app.add_typer(job_app, name="job")
 console = Console()
-NATS_HELP = ("single (one nats-server) or cluster3 (three clustered nodes on loopback, streams at replicas 3; "
-             "the cluster faults need it). Default: CHAOS_NATS, else single.")
+NATS_HELP = ("single (one nats-server), cluster3 (three clustered nodes on loopback, streams at replicas 3; "
+             "the cluster faults need it) or cluster3-netns (the same, each node in a network namespace of the "
+             "run's own: partitions are black holes; root only). Default: CHAOS_NATS, else single.")
 
 
 def stack_settings(fixes: str, ack_wait: float, max_deliver: int, sweep_interval: float, retention: str) -> dict:
@@ -145,6 +146,12 @@ def _nats(value: str | None, spec) -> str:
         raise typer.BadParameter(str(exc), param_hint="--nats") from None
     if topology != "single" and spec.kind != "sandbox":
         raise typer.BadParameter("a NATS cluster runs under the sandbox target only", param_hint="--nats")
+    if topology == "cluster3-netns":
+        from harness.infra import netns
+
+        ok, reason = netns.available()
+        if not ok:
+            raise typer.BadParameter(f"cluster3-netns is not available here: {reason}", param_hint="--nats")
     if value is not None:
         os.environ["CHAOS_NATS"] = topology
     return topology
@@ -334,9 +341,10 @@ def run_scenario(
     if spec.kind not in scenario.targets:
         raise typer.BadParameter(f"{scenario.name} does not run on {spec.kind}: {scenario.targets_why}",
                                  param_hint="--target")
+    from harness.infra.stack import CLUSTER_TOPOLOGIES
     from scenarios.cluster import cluster_scenarios
 
-    if scenario.name in cluster_scenarios() and topology != "cluster3":
+    if scenario.name in cluster_scenarios() and topology not in CLUSTER_TOPOLOGIES:
         raise typer.BadParameter(f"{scenario.name} needs the 3-node NATS cluster: add --nats cluster3",
                                  param_hint="--nats")
     where = ("" if spec.kind == "sandbox" else f"-{spec.kind}") + ("" if topology == "single" else f"-{topology}")

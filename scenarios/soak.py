@@ -7,7 +7,6 @@ what varies), so a violation is replayed with `chaos run soak-<seed> --fixes on 
 
 from __future__ import annotations
 
-import os
 import random
 import threading
 from collections.abc import Callable
@@ -22,7 +21,7 @@ from scenarios.base import Ctx, Scenario
 SOAK_FAULTS = ("nats-pause", "nats-restart", "nats-kill", "redis-restart", "redis-flush", "web-kill",
                "web-restart", "beat-down", "worker-kill", "reserve-and-vanish", "revoke", "double-start",
                "celery-down", "nats-lose-writes")
-# On a 3-node cluster (CHAOS_NATS=cluster3) the node faults join them. nats-lose-writes JOB --tail leaves them: it
+# On a 3-node cluster (CHAOS_NATS=cluster3 or cluster3-netns) the node faults join them. nats-lose-writes JOB --tail leaves them: it
 # cuts the stream's block files only, and the cluster replays the cut tail from its raft log (a crash losing
 # both is every node crashing at once: scenario c05)
 CLUSTER_SOAK_FAULTS = (*(verb for verb in SOAK_FAULTS if verb != "nats-lose-writes"), "nats-kill-follower",
@@ -31,7 +30,9 @@ CLUSTER_SOAK_FAULTS = (*(verb for verb in SOAK_FAULTS if verb != "nats-lose-writ
 
 
 def soak_faults() -> tuple[str, ...]:
-    return CLUSTER_SOAK_FAULTS if os.environ.get("CHAOS_NATS", "single").strip().lower() == "cluster3" else SOAK_FAULTS
+    from harness.infra.stack import is_cluster
+
+    return CLUSTER_SOAK_FAULTS if is_cluster() else SOAK_FAULTS
 
 
 @dataclass(frozen=True)

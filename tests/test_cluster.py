@@ -3,10 +3,11 @@ the cluster's own scenarios (cNN: node kills, a partition, a wiped node, every n
 each with the fixes off and on, judged as in tests/test_scenarios.py.
 
 Marked `cluster`: skipped unless the run's stacks are clusters (`pytest --chaos-nats cluster3`, or
-`nox -s cluster`)."""
+`--chaos-nats cluster3-netns` as root, or `nox -s cluster`)."""
 
 import pytest
 
+from harness.infra.stack import CLUSTER_TOPOLOGIES
 from scenarios import all_scenarios
 from scenarios.cluster import cluster_scenarios
 from tests.expectations import matrix, run_and_check
@@ -25,5 +26,5 @@ MATRIX = matrix(SCENARIOS, lambda scenario, fixes: [
 def test_scenario_on_the_cluster(stack_factory, tmp_path, name, fixes):
     scenario = SCENARIOS[name]
     stack = stack_factory(**scenario.stack_settings(fixes))
-    assert stack.topology == "cluster3" and stack.settings["CHAOS_STREAM_REPLICAS"] == "3"
+    assert stack.topology in CLUSTER_TOPOLOGIES and stack.settings["CHAOS_STREAM_REPLICAS"] == "3"
     run_and_check(scenario, stack, fixes, tmp_path, prefix="cluster-")

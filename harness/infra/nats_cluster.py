@@ -27,23 +27,25 @@ ROLES = ("follower", "stream-leader", "meta-leader")
 
 
 class NatsNode(NatsServer):
-    """One clustered node: server_name, a cluster listener, routes to its peers' proxies."""
+    """One clustered node: server_name, a cluster listener, routes to its peers (their proxies, or their own
+    addresses), the address it advertises to them, and any further lines of its `cluster` block."""
 
     def __init__(self, index: int, *, host: str = "127.0.0.1", **kwargs):
         super().__init__(host=host, **kwargs)
         self.server_name = f"n{index + 1}"
         self.name = f"nats_{self.server_name}"  # no "-": temp dir names are split on it
         self.cluster_port = free_port(host)
-        self.routes: list[int] = []  # proxy ports leading to the peers
-        self.advertise_port = 0
+        self.routes: list[str] = []  # host:port of each route this node dials
+        self.advertise = ""
+        self.cluster_extra = ""
 
     def prepare(self) -> None:
-        routes = ", ".join(f"nats-route://{self.host}:{port}" for port in self.routes)
+        routes = ", ".join(f"nats-route://{route}" for route in self.routes)
         (self.tmpdir / "nats.conf").write_text(
             f"server_name: {self.server_name}\n"
             f'jetstream {{ sync_interval: "{SYNC_INTERVAL}" }}\n'
             f"cluster {{\n  name: {CLUSTER_NAME}\n  listen: {self.host}:{self.cluster_port}\n"
-            f"  advertise: {self.host}:{self.advertise_port}\n  routes: [{routes}]\n}}\n")
+            f"  advertise: {self.advertise}\n  routes: [{routes}]\n{self.cluster_extra}}}\n")
 
 
 def _start_or_resume(node: NatsNode) -> None:
@@ -58,7 +60,16 @@ class NatsCluster(Service):
 
     def __init__(self, *, host: str = "127.0.0.1", binary: str | None = None, ready_timeout: float = 60.0):
         self.host, self.ready_timeout = host, ready_timeout
-        self.nodes = [NatsNode(i, host=host, binary=binary) for i in range(self.size)]
+        self.startup_seconds: float | None = None
+        self.partitioned: set[str] = set()
+        self.nodes = [self._node(i, binary) for i in range(self.size)]
+        self._wire_routes(host)
+
+    def _node(self, index: int, binary: str | None) -> NatsNode:
+        return NatsNode(index, host=self.host, binary=binary)
+
+    def _wire_routes(self, host: str) -> None:
+        """Every ordered pair of nodes gets a proxy; a node advertises a dead end (see the module's doc)."""
         self.proxies = RouteProxies()
         self.links: dict[tuple[str, str], Proxy] = {}  # (from, to) -> the proxy node `from` dials `to` through
         self._dead_ends: list[socket.socket] = []
@@ -66,14 +77,26 @@ class NatsCluster(Service):
             dead_end = socket.socket()
             dead_end.bind((host, 0))  # bound, never listening: a connection to it is refused
             self._dead_ends.append(dead_end)
-            node.advertise_port = dead_end.getsockname()[1]
+            node.advertise = f"{host}:{dead_end.getsockname()[1]}"
             for peer in self.nodes:
                 if peer is not node:
                     proxy = self.proxies.add(host, peer.cluster_port)
                     self.links[node.server_name, peer.server_name] = proxy
-                    node.routes.append(proxy.listen_port)
-        self.startup_seconds: float | None = None
-        self.partitioned: set[str] = set()
+                    node.routes.append(f"{host}:{proxy.listen_port}")
+
+    def _open_routes(self) -> None:
+        self.proxies.start()
+
+    def _close_routes(self) -> None:
+        self.proxies.stop()
+        for dead_end in self._dead_ends:
+            dead_end.close()
+
+    def _cut(self, name: str) -> None:
+        self.proxies.cut([proxy for pair, proxy in self.links.items() if name in pair])
+
+    def _mend(self) -> None:
+        self.proxies.mend(list(self.links.values()))
 
     # --- what NatsServer offers ---------------------------------------------------------------------
     @property
@@ -104,7 +127,7 @@ class NatsCluster(Service):
 
     def start(self) -> NatsCluster:
         began = time.perf_counter()
-        self.proxies.start()
+        self._open_routes()
         self._each(_start_or_resume)
         self.wait_for_meta_leader()
         self.startup_seconds = time.perf_counter() - began
@@ -113,9 +136,7 @@ class NatsCluster(Service):
     def stop(self, timeout: float | None = None, keep_data: bool = False) -> None:
         self._each(lambda node: node.stop(timeout=timeout, keep_data=keep_data))
         if not keep_data:
-            self.proxies.stop()
-            for dead_end in self._dead_ends:
-                dead_end.close()
+            self._close_routes()
 
     close = stop
 
@@ -260,13 +281,13 @@ class NatsCluster(Service):
     def partition(self, role: str = "follower", stream: str | None = None) -> dict:
         node = self.pick(role, stream)
         name = node.server_name
-        self.proxies.cut([proxy for pair, proxy in self.links.items() if name in pair])
+        self._cut(name)
         self.partitioned.add(name)
         return {"node": name}
 
     def heal_partition(self) -> dict:
         healed = sorted(self.partitioned)
-        self.proxies.mend(list(self.links.values()))
+        self._mend()
         self.partitioned.clear()
         self.wait_converged()
         return {"healed": healed}

@@ -18,7 +18,8 @@ from harness.settings import RunSettings
 from harness.targets import sandbox as sandbox_records
 
 DATABASE = "chaos"
-NATS_TOPOLOGIES = ("single", "cluster3")
+CLUSTER_TOPOLOGIES = ("cluster3", "cluster3-netns")  # the second: nodes in network namespaces (root)
+NATS_TOPOLOGIES = ("single", *CLUSTER_TOPOLOGIES)
 
 
 class ServiceStack:
@@ -86,12 +87,18 @@ def nats_topology(value: str | None = None) -> str:
     return chosen
 
 
-def _cluster(backend: str):
+def is_cluster(topology: str | None = None) -> bool:
+    """Whether the topology (default: CHAOS_NATS) is a 3-node cluster, on loopback or in namespaces."""
+    return nats_topology(topology) in CLUSTER_TOPOLOGIES
+
+
+def _cluster(backend: str, topology: str):
     from harness.infra.nats_cluster import NatsCluster
+    from harness.infra.nats_netns import NetnsNatsCluster
 
     if backend != "process":
         raise ValueError("a NATS cluster runs on the process backend only (three nats-server processes)")
-    return NatsCluster()
+    return NetnsNatsCluster() if topology == "cluster3-netns" else NatsCluster()
 
 
 class Stack(ServiceStack):
@@ -107,16 +114,17 @@ class Stack(ServiceStack):
     def __init__(self, settings: Mapping[str, object] | None = None, *, web_workers: int = 3,
                  celery: bool = True, beat: bool = True, reuse_migrated: bool = True, backend: str | None = None,
                  nats: str | None = None):
-        """nats: "single" (one nats-server) or "cluster3" (three clustered nodes, streams at replicas 3); default
-        the settings' CHAOS_NATS, else the environment's, else single."""
+        """nats: "single" (one nats-server), "cluster3" (three clustered nodes, streams at replicas 3) or
+        "cluster3-netns" (the same, each node in a network namespace; root only); default the settings'
+        CHAOS_NATS, else the environment's, else single."""
         self.backend = containers.backend(backend)
         run_settings = RunSettings.of(settings)
         self.topology = nats_topology(nats or run_settings.extra.get("CHAOS_NATS"))
         self.nats, self.redis, self.postgres = (containers.server_class(kind, self.backend)()
                                                 for kind in ("nats", "redis", "postgres"))
-        if self.topology == "cluster3":
-            self.nats = _cluster(self.backend)
-            run_settings = RunSettings.of(run_settings, nats="cluster3", stream_replicas=3)
+        if self.topology in CLUSTER_TOPOLOGIES:
+            self.nats = _cluster(self.backend, self.topology)
+            run_settings = RunSettings.of(run_settings, nats=self.topology, stream_replicas=3)
         self.settings = {**self._server_urls(), **run_settings.env()}
         self.env = sandbox_environment({**os.environ, **self.settings})  # what every sandbox process sees
         self.web = DjangoServer(env=self.env, workers=web_workers)

@@ -43,9 +43,10 @@ def pytest_addoption(parser):
                     help="antenna:PATH — an Antenna checkout (its backend) for the Antenna matrix (default: "
                          "CHAOS_TARGET, else the snapshot at ../shared/targets/antenna when present; without one "
                          "the Antenna tests skip, saying so)")
-    group.addoption("--chaos-nats", default=None, choices=("single", "cluster3"),
-                    help="NATS of every stack: single (one nats-server) or cluster3 (three clustered nodes, streams at "
-                         "replicas 3; runs the tests marked cluster). Default: CHAOS_NATS, else single")
+    group.addoption("--chaos-nats", default=None, choices=("single", "cluster3", "cluster3-netns"),
+                    help="NATS of every stack: single (one nats-server), cluster3 (three clustered nodes, streams at "
+                         "replicas 3; runs the tests marked cluster) or cluster3-netns (the same, each node in a "
+                         "network namespace; root only, else the cluster tests skip). Default: CHAOS_NATS, else single")
     group.addoption("--chaos-require-servers", action="store_true",
                     default=os.environ.get("CHAOS_REQUIRE_SERVERS", "") not in ("", "0"),
                     help="fail the run when no test against real servers passed (CI; or CHAOS_REQUIRE_SERVERS=1)")
@@ -58,8 +59,10 @@ def _interrupt(signum, frame):
 def pytest_sessionstart(session):
     """Clear what a crashed earlier run left behind (tagged processes whose owner is dead)."""
     from harness.infra.base import reap_orphans
+    from harness.infra.netns import remove_leftovers
 
     reap_orphans()
+    remove_leftovers()  # namespaces, veths and bridges of dead runs (root only; a no-op otherwise)
 
 
 def pytest_configure(config):
@@ -81,16 +84,24 @@ def pytest_configure(config):
         "(fixes='on'|'off', ack_wait=S, max_deliver=N, sweep_interval=S, retention='limits'|'workqueue', "
         "or any CHAOS_* name)")
     config.addinivalue_line("markers", "antenna: runs against a real Antenna checkout (--chaos-target antenna:PATH)")
-    config.addinivalue_line("markers", "cluster: needs stacks on a 3-node NATS cluster (--chaos-nats cluster3); "
+    config.addinivalue_line("markers", "cluster: needs stacks on a 3-node NATS cluster (--chaos-nats cluster3 or "
+                                       "cluster3-netns); "
                                        "skipped otherwise")
 
 
 def pytest_collection_modifyitems(config, items):
-    from harness.infra.stack import nats_topology
+    from harness.infra import netns
+    from harness.infra.stack import is_cluster, nats_topology
 
-    if nats_topology() == "cluster3":
+    reason = "a 3-node NATS cluster test: run with --chaos-nats cluster3 (or nox -s cluster)"
+    if nats_topology() == "cluster3-netns":
+        ok, why = netns.available()
+        if ok:
+            return
+        reason = f"--chaos-nats cluster3-netns: {why}"
+    elif is_cluster():
         return
-    skip = pytest.mark.skip(reason="a 3-node NATS cluster test: run with --chaos-nats cluster3 (or nox -s cluster)")
+    skip = pytest.mark.skip(reason=reason)
     for item in items:
         if item.get_closest_marker("cluster"):
             item.add_marker(skip)

@@ -44,15 +44,18 @@ def test_routes_go_through_the_proxies_and_a_replicated_stream_lives_on_every_no
     for (a, b), proxy in cluster.links.items():  # a pair's route was dialled by one side or both
         assert proxy.connections + cluster.links[b, a].connections > 0, f"no route {a}–{b} through the proxies"
 
-    async def create():
+    async def create() -> bool:
         queue = await JobQueue.connect(cluster.url, LAYOUT)
         try:
             await queue.create(7, None)
             assert await queue.publish(7, [(f"t{i}", b"x") for i in range(5)]) == 5
+            return True
+        except QueueUnavailable:  # "no suitable peers for placement" until the meta leader knows every node
+            return False
         finally:
             await queue.close()
 
-    asyncio.run(create())
+    poll_until(lambda: asyncio.run(create()), timeout=15, interval=0.5, what="job_7 placed on the three nodes")
     poll_until(lambda: all((_stream_replicas(node, "job_7") or {}).get("state", {}).get("messages") == 5
                            for node in cluster.nodes), timeout=20, interval=0.2, what="job_7 on every node")
 
