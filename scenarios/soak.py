@@ -21,12 +21,12 @@ from scenarios.base import Ctx, Scenario
 SOAK_FAULTS = ("nats-pause", "nats-restart", "nats-kill", "redis-restart", "redis-flush", "web-kill",
                "web-restart", "beat-down", "worker-kill", "reserve-and-vanish", "revoke", "double-start",
                "celery-down", "nats-lose-writes")
-# On a 3-node cluster (CHAOS_NATS=cluster3 or cluster3-netns) the node faults join them. nats-lose-writes JOB --tail leaves them: it
-# cuts the stream's block files only, and the cluster replays the cut tail from its raft log (a crash losing
-# both is every node crashing at once: scenario c05)
+# On a 3-node cluster (CHAOS_NATS=cluster3 or cluster3-netns) the node faults join them (a quorum lost for a few
+# seconds must fail nothing). nats-lose-writes JOB --tail leaves them: it cuts the stream's block files only,
+# and the cluster replays the cut tail from its raft log (a crash losing both is every node crashing at once: c05)
 CLUSTER_SOAK_FAULTS = (*(verb for verb in SOAK_FAULTS if verb != "nats-lose-writes"), "nats-kill-follower",
-                       "nats-kill-stream-leader", "nats-kill-meta-leader", "nats-node-wipe", "nats-partition",
-                       "nats-partition")
+                       "nats-kill-stream-leader", "nats-kill-meta-leader", "nats-lose-quorum", "nats-node-wipe",
+                       "nats-partition", "nats-partition")
 
 
 def soak_faults() -> tuple[str, ...]:
