@@ -123,25 +123,33 @@ UNANSWERED_WORDS = re.compile(r"\b(no answer|quorum|not answering|unavailable)\b
 PASS_NATS_WAIT = 10.0  # a sweep pass during the loss may wait out a snapshot and a server check (5 s each)
 
 
+def unanswered_limit(settings: dict) -> float:
+    """The run's unavailable_limit (CHAOS_UNAVAILABLE_LIMIT, else the library's default); 0: never."""
+    from fixes.config import UNAVAILABLE_LIMIT_DEFAULT
+
+    value = settings.get("CHAOS_UNAVAILABLE_LIMIT")
+    return float(value) if value not in (None, "") else UNAVAILABLE_LIMIT_DEFAULT
+
+
 def unanswered_window(settings: dict) -> float | None:
-    """Seconds after a loss of quorum by which the fixes must have failed the jobs it hit: unavailable_limit
-    (CHAOS_UNAVAILABLE_LIMIT), then two sweep passes that may each wait out NATS. None: no limit set."""
-    limit = float(settings.get("CHAOS_UNAVAILABLE_LIMIT") or 0)
+    """Seconds after a loss of quorum by which the fixes must have failed the jobs it hit: unavailable_limit,
+    then two sweep passes that may each wait out NATS. None: the limit is off."""
+    limit = unanswered_limit(settings)
     return limit + 2 * (RunSettings.of(settings).sweep_interval + PASS_NATS_WAIT) if limit > 0 else None
 
 
 def unanswered_jobs_failed(history: Sequence[Op], snapshot: dict) -> Verdict:
     """A job running when its queue lost every answer (UNANSWERED_FAULTS) is FAILURE before the quorum came back
     when the loss lasted `unanswered_window`, its reason naming the cause (UNANSWERED_WORDS): not STARTED for as
-    long as the loss lasts. Nor is it failed for that before unavailable_limit has passed.
+    long as the loss lasts. Nor is it failed for that before unavailable_limit has passed (a short loss, e.g.
+    the soak's, must fail nothing).
 
-    Unknown: a job not failed during a loss shorter than the window (or with no limit set); no job was running
-    when such a fault struck."""
+    Unknown: no job was running when such a fault struck."""
     settings = snapshot.get("settings") or {}
-    window, limit = unanswered_window(settings), float(settings.get("CHAOS_UNAVAILABLE_LIMIT") or 0)
+    window, limit = unanswered_window(settings), unanswered_limit(settings)
     losses = [(op.time, _healed_at(history, op)) for op in select(history, f="inject", type="ok")
               if isinstance(op.value, dict) and op.value.get("fault") in UNANSWERED_FAULTS]
-    violations, unknown, judged = [], [], 0
+    violations, judged = [], 0
     for job in jobs_of(snapshot):
         ended, starts = ended_at(history, snapshot, job), successful_starts(history, job["id"])
         for began, healed in losses:
@@ -154,17 +162,14 @@ def unanswered_jobs_failed(history: Sequence[Op], snapshot: dict) -> Verdict:
             seen = {"job": job["id"], "status": job["status"], "lost_for_s": round(healed - began, 1),
                     "ended_after_loss_s": round(ended - began, 1) if ended else None,
                     "reason": [r[:200] for r in reasons[-1:]]}
-            if failed and ended - began < limit:
-                violations.append({**seen, "why": "failed before unavailable_limit"})
+            if failed and (limit <= 0 or ended - began < limit):
+                violations.append({**seen, "why": "failed for no answer before unavailable_limit"})
             elif not failed and window is not None and healed - began >= window:
                 violations.append(seen)
-            elif not failed:
-                unknown.append({**seen, "why": "not failed, but the loss was shorter than unavailable_limit and two "
-                                               f"sweeps ({window}s)"})
     if not judged:
         return no_evidence("unanswered_jobs_failed", "no job was running when a loss of quorum struck",
                            {"losses": len(losses)})
-    return verdict("unanswered_jobs_failed", violations, {"jobs_hit": judged, "window_s": window}, unknown)
+    return verdict("unanswered_jobs_failed", violations, {"jobs_hit": judged, "window_s": window})
 
 
 def _healed_at(history: Sequence[Op], inject: Op) -> float:

@@ -170,13 +170,13 @@ def test_a_job_failed_for_no_answer_before_the_limit_passed():
     return [*start(T0), *quorum_lost(lasting=22)], limited(job(status="FAILURE", finished_at=T0 + 5, logs=UNANSWERED))
 
 
-@verdict_case("unanswered_jobs_failed", None)
-def test_a_loss_shorter_than_the_limit_and_two_sweeps_is_not_judged():
+@verdict_case("unanswered_jobs_failed", True)
+def test_a_job_that_rode_out_a_loss_shorter_than_the_limit():
     return [*start(T0), *quorum_lost(lasting=20)], limited(job(status="SUCCESS", finished_at=T0 + 25))
 
 
-@verdict_case("unanswered_jobs_failed", None)
-def test_no_unavailable_limit_set_means_nothing_to_judge_by():
+@verdict_case("unanswered_jobs_failed", True)
+def test_without_a_limit_set_the_default_hour_applies():
     return [*start(T0), *quorum_lost()], snapshot(job(status="SUCCESS", finished_at=T0 + 40))
 
 
