@@ -37,7 +37,7 @@ COMPAT_TESTS = ["tests/unit/test_assess.py", "tests/unit/test_plan.py", "tests/u
 
 @nox.session
 def cluster(session):
-    """s01–s05 and the cluster scenarios (c01–c05) on a 3-node NATS cluster, fixes off and on (~10 min)."""
+    """s01–s05 and the cluster scenarios (c01–c06) on a 3-node NATS cluster, fixes off and on (~12 min)."""
     session.install("-e", ".[dev]")
     session.run("pytest", "--chaos-nats", "cluster3", "-m", "cluster", "-v", "tests/test_cluster.py", *session.posargs)
 

@@ -91,8 +91,8 @@ NATS_OUTAGES = ("nats-pause", "nats-freeze", "nats-kill", "nats-restart", "nats-
 
 
 def nats_outages(history: Sequence[Op]) -> list[tuple[float, float]]:
-    """(from, to) of each NATS outage the nemesis caused: its inject's ask to its heal (or, for a one-shot
-    fault, the inject's answer)."""
+    """(from, to) of each NATS outage the nemesis caused: its inject's ask to the end of its heal (nodes that
+    come back elect their leaders while the heal waits for them), or, for a one-shot fault, the inject's answer."""
     windows = []
     for i, op in enumerate(history):
         if not (op.process == "nemesis" and op.f == "inject" and op.type == "invoke" and isinstance(op.value, dict)
@@ -103,7 +103,8 @@ def nats_outages(history: Sequence[Op]) -> list[tuple[float, float]]:
             if later.process == "nemesis" and isinstance(later.value, dict) and later.value.get("fault") == fault:
                 if later.f == "heal":
                     end = later.time
-                    break
+                    if later.type != "invoke":
+                        break  # the heal's answer
                 if later.f == "inject" and later.type != "invoke":
                     end = later.time  # a one-shot's answer; a heal after it extends the window
         windows.append((op.time, end if end is not None else float("inf")))

@@ -134,3 +134,17 @@ def test_a_database_that_does_not_answer_is_recorded_not_swallowed():
     (op,) = history.of("sample-error")
     assert op.value == {"source": "database", "jobs": [1], "error": "OperationalError: connection refused",
                         "unavailable": True}
+
+
+def test_a_nats_outage_lasts_until_its_heal_has_answered():
+    """Nodes a heal starts again elect their leaders (and redeliver at once) while the heal waits for them:
+    the outage ends with the heal's answer, not its ask."""
+    from harness.checks.ops import nats_outages
+    from harness.history import Op
+
+    history = [Op(1.0, "nemesis", "inject", "invoke", {"fault": "nats-lose-quorum"}),
+               Op(1.2, "nemesis", "inject", "ok", {"fault": "nats-lose-quorum"}),
+               Op(3.0, "nemesis", "heal", "invoke", {"fault": "nats-lose-quorum"}),
+               Op(7.5, "nemesis", "heal", "ok", {"fault": "nats-lose-quorum"}),
+               Op(9.0, "nemesis", "inject", "invoke", {"fault": "nats-pause"})]
+    assert nats_outages(history) == [(1.0, 7.5), (9.0, float("inf"))]
