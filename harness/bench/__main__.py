@@ -25,10 +25,11 @@ import psutil
 from harness.targets import TargetSpec
 
 BENCHMARKS = ("detection", "tasks_call", "sweep_cost", "throughput", "fixes_cost", "result_path", "startup",
-              "cluster")
+              "cluster", "nats_objects")
 QUICK = {"detection": {"repeats": 1}, "tasks_call": {"calls": 50}, "sweep_cost": {"jobs": 100, "passes": 2},
          "throughput": {"images": 400, "messages": 4000}, "fixes_cost": {"images": 200, "pairs": 1},
-         "result_path": {"images": 50}, "startup": {"runs": 1}, "cluster": {"repeats": 1, "images": 200, "messages": 2000}}
+         "result_path": {"images": 50}, "startup": {"runs": 1}, "cluster": {"repeats": 1, "images": 200, "messages": 2000},
+         "nats_objects": {"count": 200}}
 # The benchmarks that also run on a real Antenna checkout (each module's run_antenna), and their smoke sizes
 ON_ANTENNA = ("detection", "tasks_call", "sweep_cost", "throughput")
 QUICK_ANTENNA = {"detection": {"repeats": 1}, "tasks_call": {"calls": 20}, "sweep_cost": {"jobs": 20, "passes": 2},

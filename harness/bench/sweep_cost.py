@@ -15,19 +15,22 @@ own interpreter and settings (Antenna's binding: its counts come from its AsyncJ
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import psutil
 import psycopg
 
-from harness.bench.common import PIPELINE, Measurement, api, running_stack, running_target
+from harness.bench.common import PIPELINE, Measurement, api, running_target
 from harness.infra.base import RUN_ID, TMP_ROOT
+from harness.targets import TargetSpec
 
 
 def create_started_jobs(stack, count: int, threads: int = 4, timeout: float = 600) -> None:
@@ -41,43 +44,115 @@ def create_started_jobs(stack, count: int, threads: int = 4, timeout: float = 60
     _wait_started(stack, count, timeout)
 
 
-def run(jobs: int = 1000, passes: int = 3, bulk: bool | None = None, baseline: str = "") -> list[Measurement]:
+def run(jobs: int = 1000, passes: int = 3, bulk: bool | None = None, baseline: str = "", storage: str = "file",
+        nats_memlimit: str = "") -> list[Measurement]:
     """`bulk` (default: above 2,000 jobs) creates the jobs with `manage.py chaos_bulk_jobs` instead of through
     the API: rows in bulk, streams over one NATS connection with many requests in flight. `baseline`: the root of
     another checkout (e.g. `git archive REV fixes harness` unpacked) whose sweep passes alternate with this
-    code's over the same jobs, for a same-run ratio."""
+    code's over the same jobs, for a same-run ratio. `storage`: the job streams' storage, "file" or "memory";
+    "file,memory" sets up one stack of each side by side and alternates their passes (one process a pass), for
+    a same-run comparison. `nats_memlimit`: GOMEMLIMIT of the nats-server (e.g. "10GiB"), else Go's default."""
     bulk = jobs > 2000 if bulk is None else bool(bulk)
-    settings = {"fixes": "on", "ack_wait": 300, "max_deliver": 3, "sweep_interval": 60}
-    with running_stack(settings, web_workers=2, beat=False) as stack:
-        began = time.perf_counter()
-        if bulk:
-            stack.manage("chaos_bulk_jobs", "--count", str(jobs), timeout=max(600, jobs / 20))
-        else:
-            create_started_jobs(stack, jobs)
-        setup_seconds = time.perf_counter() - began
+    storages = [kind.strip() for kind in str(storage).split(",")]
+    if len(storages) > 1:
+        return _storages_compared(jobs, passes, bulk, storages, nats_memlimit)
+    settings = {**SETTINGS, "storage": storages[0]}
+    with _stack(settings, nats_memlimit) as stack:
+        setup_seconds, setup = _set_up(stack, jobs, bulk)
         nats_rss = [_rss_mib(stack.nats.pid)]
         timeout = max(600, jobs / 50 * passes)
         if baseline:
             compared = _alternating(stack, baseline, passes, timeout)
         lines = stack.manage("chaos_sweep", "--passes", str(passes), timeout=timeout)
         nats_rss.append(_rss_mib(stack.nats.pid))
-    results = [json.loads(line) for line in lines.strip().splitlines() if line.startswith("{")]
-    assert all(r["looked_at"] == jobs and r["failed"] == 0 and r.get("skipped", 0) == 0
-               for r in results), results
+    results = _passes(lines, jobs)
     first, later = results[0]["seconds"], [r["seconds"] for r in results[1:]]
     steady = statistics.median(later) if later else first
     how = "bulk" if bulk else "API"
-    name, note = "sweep_cost", f"{jobs} STARTED jobs, 1 image each; setup ({how}) {setup_seconds:.0f} s"
+    name = "sweep_cost"
+    note = f"{jobs} STARTED jobs, 1 image each, {storages[0]} storage; setup ({how}) {setup_seconds:.0f} s{setup}"
     return [Measurement(name, "first pass (stores observations)", first, "s", note),
-            Measurement(name, "later pass, median", steady, "s", f"{len(later)} passes"),
+            Measurement(name, "later pass, median", steady, "s",
+                        f"{len(later)} passes: " + ", ".join(f"{s:.1f}" for s in later)),
             Measurement(name, "first pass per job", first / jobs * 1000, "ms", ""),
             Measurement(name, "later pass per job", steady / jobs * 1000, "ms", ""),
             Measurement(name, "jobs swept per second", jobs / steady, "jobs/s", ""),
             Measurement(name, "sweep process peak RSS", max(r["peak_rss_mib"] for r in results), "MiB",
                         "the one process running every pass"),
             Measurement(name, "nats-server RSS", max(nats_rss), "MiB",
-                        f"after setup {nats_rss[0]:.0f}, after the passes {nats_rss[1]:.0f}")] + (
+                        f"after setup {nats_rss[0]:.0f}, after the passes {nats_rss[1]:.0f}"
+                        + (f"; GOMEMLIMIT {nats_memlimit}" if nats_memlimit else ""))] + (
         _compared_rows(compared, jobs) if baseline else [])
+
+
+SETTINGS = {"fixes": "on", "ack_wait": 300, "max_deliver": 3, "sweep_interval": 60}
+
+
+@contextlib.contextmanager
+def _stack(settings: dict, nats_memlimit: str = "") -> Iterator:
+    """A sandbox stack without beat, thrown away on exit; `nats_memlimit` goes to its nats-server as GOMEMLIMIT."""
+    stack = TargetSpec("sandbox").build(settings, web_workers=2, beat=False)
+    if nats_memlimit:
+        stack.nats.extra_env["GOMEMLIMIT"] = nats_memlimit
+    stack.start()
+    try:
+        yield stack
+    finally:
+        stack.stop(graceful=False)
+
+
+def _set_up(stack, jobs: int, bulk: bool) -> tuple[float, str]:
+    """The jobs; (seconds, a note with the bulk command's own phase times)."""
+    began = time.perf_counter()
+    if not bulk:
+        create_started_jobs(stack, jobs)
+        return time.perf_counter() - began, ""
+    # nats-server scans every stream of the account when it adds one: the setup grows with the square of `jobs`
+    out = stack.manage("chaos_bulk_jobs", "--count", str(jobs), timeout=max(600, jobs / 20, (jobs / 1000) ** 2))
+    phases = json.loads(out.strip().splitlines()[-1])
+    return time.perf_counter() - began, (f" (rows {phases['rows_seconds']:.0f} s, Redis {phases['redis_seconds']:.0f} s,"
+                                         f" NATS {phases['nats_seconds']:.0f} s)")
+
+
+def _passes(lines: str, jobs: int) -> list[dict]:
+    results = [json.loads(line) for line in lines.strip().splitlines() if line.startswith("{")]
+    assert all(r["looked_at"] == jobs and r["failed"] == 0 and r.get("skipped", 0) == 0
+               for r in results), results
+    return results
+
+
+def _storages_compared(jobs: int, passes: int, bulk: bool, storages: list[str], nats_memlimit: str) -> list[Measurement]:
+    """One stack per storage, all up at once with the same jobs; then `passes` rounds of one pass on each in
+    turn, each pass its own `chaos_sweep` process (the first stores the observations)."""
+    rows, seconds, rss = [], {kind: [] for kind in storages}, {kind: [] for kind in storages}
+    with contextlib.ExitStack() as every:
+        stacks = {kind: every.enter_context(_stack({**SETTINGS, "storage": kind}, nats_memlimit))
+                  for kind in storages}
+        for kind, stack in stacks.items():
+            setup_seconds, setup = _set_up(stack, jobs, bulk)
+            rows.append(Measurement("sweep_cost", f"[{kind}] setup", setup_seconds, "s",
+                                    f"{jobs} STARTED jobs, 1 image each{setup}"))
+            rss[kind].append(_rss_mib(stack.nats.pid))
+        for _ in range(passes):
+            for kind, stack in stacks.items():
+                result = _passes(stack.manage("chaos_sweep", "--passes", "1", timeout=max(600, jobs / 50)), jobs)[0]
+                seconds[kind].append(result["seconds"])
+                rss[kind].append(_rss_mib(stack.nats.pid))
+    for kind in storages:
+        first, later = seconds[kind][0], seconds[kind][1:] or seconds[kind]
+        rows += [Measurement("sweep_cost", f"[{kind}] first pass per job", first / jobs * 1000, "ms",
+                             f"{first:.2f} s"),
+                 Measurement("sweep_cost", f"[{kind}] later pass per job, median",
+                             statistics.median(later) / jobs * 1000, "ms",
+                             "alternating; all: " + ", ".join(f"{s:.2f}" for s in seconds[kind]) + " s"),
+                 Measurement("sweep_cost", f"[{kind}] nats-server RSS", max(rss[kind]), "MiB",
+                             f"after setup {rss[kind][0]:.0f}, after the passes {rss[kind][-1]:.0f}")]
+    base = storages[0]
+    ratios = [other / ref for ref, other in zip(seconds[base][1:], seconds[storages[1]][1:], strict=True)]
+    if ratios:
+        rows.append(Measurement("sweep_cost", f"{storages[1]} / {base}, later pass, median", statistics.median(ratios),
+                                "ratio", "all: " + ", ".join(f"{r:.2f}" for r in ratios)))
+    return rows
 
 
 def _alternating(stack, baseline: str, rounds: int, timeout: float) -> dict[str, list[float]]:
