@@ -104,14 +104,12 @@ def _process_batch(job_id: int, items: list[tuple[str, dict]]) -> list[str]:
             log.info("%d result(s) for job %s ignored: job is %s", len(items), job_id, job.status)
             return []
         items = _storable(job, items)
-        before_batch = transaction.savepoint()
         items, acks = intake.admit(job, items)
         rows = _save(job, items)
         if not rows:
             return acks  # only results naming no image of the job, or repeats
         firsts, counts = progress.record_batch(job_id, [(image_id, failed) for image_id, failed, _ in rows])
-        if not counts.exists:  # Antenna's _fail_job (#1162); the batch it could not count is not kept either
-            transaction.savepoint_rollback(before_batch)
+        if not counts.exists:  # Antenna's _fail_job (#1162)
             runtime.binding().fail(job, "Job state missing in Redis (flushed or expired); cannot count progress")
             return []
         if job.status in (JobState.STARTED, JobState.RETRY):
