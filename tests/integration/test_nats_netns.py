@@ -22,7 +22,7 @@ from fixes.layout import QueueLayout
 from harness.infra import netns
 from harness.waiting import poll_until
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.cluster]  # run with --chaos-nats cluster3 or cluster3-netns
 LAYOUT = QueueLayout(ack_wait=1.0, max_deliver=2, replicas=3)
 AVAILABLE, WHY = netns.available()
 
