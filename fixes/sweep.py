@@ -19,13 +19,13 @@ log = logging.getLogger(__name__)
 
 
 def _confirm(decided: Plan, store: SweepStore, queue: QueueReader, jobs: Mapping[int, int], layout: QueueLayout,
-             config: FixesConfig, sleep: Callable[[float], None]) -> None:
+             config: FixesConfig, sleep: Callable[[float], None], wall: Callable[[], float]) -> None:
     """The confirming look at the jobs first sighted in this pass, judged against that first look; merged into
     `decided` (its records, actions, skips; an outage during it marks those jobs' records)."""
     sleep(config.confirm_after)
     again = {job_id: jobs[job_id] for job_id in decided.sighted}
     ids = list(again)
-    second = plan(again, _snapshots(queue, again), store.counts(ids),
+    second = plan(again, _snapshots(queue, again, wall), store.counts(ids),
                   {job_id: decided.records[job_id] for job_id in ids}, layout, config)
     decided.records.update(second.records)
     decided.actions += second.actions
@@ -33,15 +33,17 @@ def _confirm(decided: Plan, store: SweepStore, queue: QueueReader, jobs: Mapping
     decided.unreachable = decided.unreachable or second.unreachable
 
 
-def _snapshots(queue: QueueReader, jobs: dict[int, int]) -> dict[int, QueueSnapshot | Exception]:
+def _snapshots(queue: QueueReader, jobs: Mapping[int, int],
+               wall: Callable[[], float]) -> dict[int, QueueSnapshot | Exception]:
     """The queue's looks; a reader that raises (a disconnected bridge fails fast) counts as NATS not
     answering, so the outage is remembered and the watch clock restarts after it."""
     try:
         return queue.snapshots(jobs)
     except Exception as exc:
         log.warning("sweep: NATS not answering: %r", exc)
-        now = time.time()
-        return {job_id: QueueSnapshot(taken_at=now, job_id=job_id, reachable=False) for job_id in jobs}
+        now = wall()
+        said = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        return {job_id: QueueSnapshot(taken_at=now, job_id=job_id, reachable=False, unavailable=said) for job_id in jobs}
 
 
 class SweepStore(Protocol):
@@ -94,12 +96,12 @@ def run_once(store: SweepStore, queue: QueueReader, layout: QueueLayout, config:
     jobs = store.running()
     held = store.waiting() if hasattr(store, "waiting") else {}
     ids = list(jobs)
-    snapshots = _snapshots(queue, jobs) if jobs else {}
+    snapshots = _snapshots(queue, jobs, wall) if jobs else {}
     counts = store.counts(ids) if ids else {}
     previous = store.previous(ids + list(held))
     decided = plan(jobs, snapshots, counts, previous, layout, config)
     if decided.sighted and not decided.unreachable and config.confirm_after > 0:
-        _confirm(decided, store, queue, jobs, layout, config, sleep)
+        _confirm(decided, store, queue, jobs, layout, config, sleep, wall)
     waited = plan_waiting(held, previous, config, wall())
     result.unreachable, result.looked_at, result.skipped = decided.unreachable, decided.looked_at, list(decided.skipped)
     result.looked_at += waited.looked_at

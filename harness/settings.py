@@ -78,6 +78,14 @@ class RunSettings:
         return (self.ack_wait * self.max_deliver + 4 * self.sweep_interval + self.ack_wait + self.stuck_grace + 5
                 + self.replicated_span())
 
+    def unavailable_limit(self) -> float:
+        """Seconds a job's queue may go unanswered before the fixes fail the job (CHAOS_UNAVAILABLE_LIMIT, else
+        the library's default); 0: never."""
+        from fixes.config import UNAVAILABLE_LIMIT_DEFAULT
+
+        value = self.extra.get("CHAOS_UNAVAILABLE_LIMIT")
+        return float(value) if value not in (None, "") else UNAVAILABLE_LIMIT_DEFAULT
+
     def replicated_span(self) -> float:
         """Seconds a job on replicated streams (CHAOS_STREAM_REPLICAS > 1) must look lost or stuck before the
         fixes act on it (CHAOS_REPLICATED_SPAN, else the library's default); 0 on a single node."""

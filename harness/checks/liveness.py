@@ -123,19 +123,12 @@ UNANSWERED_WORDS = re.compile(r"\b(no answer|quorum|not answering|unavailable)\b
 PASS_NATS_WAIT = 10.0  # a sweep pass during the loss may wait out a snapshot and a server check (5 s each)
 
 
-def unanswered_limit(settings: dict) -> float:
-    """The run's unavailable_limit (CHAOS_UNAVAILABLE_LIMIT, else the library's default); 0: never."""
-    from fixes.config import UNAVAILABLE_LIMIT_DEFAULT
-
-    value = settings.get("CHAOS_UNAVAILABLE_LIMIT")
-    return float(value) if value not in (None, "") else UNAVAILABLE_LIMIT_DEFAULT
-
-
 def unanswered_window(settings: dict) -> float | None:
     """Seconds after a loss of quorum by which the fixes must have failed the jobs it hit: unavailable_limit,
     then two sweep passes that may each wait out NATS. None: the limit is off."""
-    limit = unanswered_limit(settings)
-    return limit + 2 * (RunSettings.of(settings).sweep_interval + PASS_NATS_WAIT) if limit > 0 else None
+    run = RunSettings.of(settings)
+    limit = run.unavailable_limit()
+    return limit + 2 * (run.sweep_interval + PASS_NATS_WAIT) if limit > 0 else None
 
 
 def unanswered_jobs_failed(history: Sequence[Op], snapshot: dict) -> Verdict:
@@ -146,7 +139,7 @@ def unanswered_jobs_failed(history: Sequence[Op], snapshot: dict) -> Verdict:
 
     Unknown: no job was running when such a fault struck."""
     settings = snapshot.get("settings") or {}
-    window, limit = unanswered_window(settings), unanswered_limit(settings)
+    window, limit = unanswered_window(settings), RunSettings.of(settings).unavailable_limit()
     losses = [(op.time, _healed_at(history, op)) for op in select(history, f="inject", type="ok")
               if isinstance(op.value, dict) and op.value.get("fault") in UNANSWERED_FAULTS]
     violations, judged = [], 0

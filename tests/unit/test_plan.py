@@ -282,6 +282,19 @@ def test_a_queue_unanswered_for_unavailable_limit_fails_its_job_naming_the_cause
     assert "3 of 5 tasks have no result" in reason
 
 
+def test_a_reader_that_raises_for_unavailable_limit_fails_the_job_with_what_it_raised():
+    clock, store, nats = world()
+    nats.snaps[1] = stuck(1, last_active=clock.now)
+
+    def bridge_gone(jobs):
+        raise ConnectionError("nats: connection closed")
+
+    nats.snapshots = bridge_gone
+    results = [sweep(store, nats, clock, UNAVAILABLE) for _ in range(7)]
+    assert [r.failed for r in results[:5]] == [[]] * 5 and results[5].failed == [1]
+    assert "last answer: ConnectionError: nats: connection closed" in store.jobs[1].log[-1]
+
+
 def test_an_answer_in_between_restarts_the_unavailable_clock():
     clock, store, nats = world()
     nats.snaps[1] = stuck(1, last_active=clock.now)
