@@ -44,6 +44,10 @@ class FixesConfig:
     # seconds before the sweep looks again at the jobs it first saw dead, stuck or lost in a pass (the confirming
     # look); None: a quarter of sweep_interval; 0: the next pass confirms. At most half the interval.
     confirm_delay: float | None = None
+    # seconds one web process skips the inline check of a job after it found the job healthy (tasks out with
+    # other workers, none missing): N workers polling a drained job pay one check per window, not N. Delays the
+    # inline verdict by at most this. None: a quarter of ack_wait; 0: every empty call checks
+    inline_recheck: float | None = None
 
     def __post_init__(self):
         if self.sweep_interval <= 0:
@@ -60,6 +64,8 @@ class FixesConfig:
             raise ValueError(f"replicated_span must be >= 0, got {self.replicated_span}")
         if self.unavailable_limit < 0:
             raise ValueError(f"unavailable_limit must be >= 0 (0: never), got {self.unavailable_limit}")
+        if self.inline_recheck is not None and self.inline_recheck < 0:
+            raise ValueError(f"inline_recheck must be >= 0, got {self.inline_recheck}")
         if self.confirm_delay is not None and self.confirm_delay < 0:
             raise ValueError(f"confirm_delay must be >= 0, got {self.confirm_delay}")
         if self.confirmations < 1:
@@ -83,7 +89,7 @@ class FixesConfig:
     def from_env(cls, environ: Mapping[str, str], prefix: str) -> FixesConfig:
         """<prefix>FIXES=on|off sets every switch; <prefix>FIX_<SWITCH>=0|1 overrides one of them;
         <prefix>SWEEP_INTERVAL, STUCK_GRACE, RESULT_BACKLOG_GRACE, START_TIMEOUT, UNAVAILABLE_LIMIT, REPLICATED_SPAN,
-        CONFIRM_DELAY, STUCK_ACTION set the knobs."""
+        CONFIRM_DELAY, INLINE_RECHECK, STUCK_ACTION set the knobs."""
         master = environ.get(f"{prefix}FIXES", "on").strip().lower()
         if master not in ("on", "off", "1", "0", "true", "false"):
             raise ValueError(f"{prefix}FIXES must be on or off, got {master!r}")
@@ -107,6 +113,8 @@ class FixesConfig:
             values["unavailable_limit"] = float(environ[f"{prefix}UNAVAILABLE_LIMIT"])
         if f"{prefix}CONFIRM_DELAY" in environ:
             values["confirm_delay"] = float(environ[f"{prefix}CONFIRM_DELAY"])
+        if f"{prefix}INLINE_RECHECK" in environ:
+            values["inline_recheck"] = float(environ[f"{prefix}INLINE_RECHECK"])
         if f"{prefix}STUCK_ACTION" in environ:
             values["stuck_action"] = environ[f"{prefix}STUCK_ACTION"]
         return cls(**values)

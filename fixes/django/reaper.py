@@ -21,6 +21,8 @@ from fixes.model import LOST, Assessment, Condition, Observation
 from fixes.sweep import SweepResult, run_once
 
 log = logging.getLogger(__name__)
+_healthy_until: dict[tuple[int, int], float] = {}  # (job, attempt) -> monotonic time its next inline check is due
+_REMEMBERED = 10_000  # entries kept before the expired ones are dropped
 
 def hand_out(job, batch: int, timeout: float) -> list:
     """Reserve up to `batch` deliveries of the job's current attempt; when there are none, look whether the
@@ -62,12 +64,15 @@ def check_inline(job) -> Assessment | None:
     if not config.inline_reaper:
         return None
     attempt = runtime.binding().attempt(job)
+    if time.monotonic() < _healthy_until.get((job.pk, attempt), 0.0):
+        return None  # found healthy less than inline_recheck ago, in this process
     snapshot = runtime.bridge().begin(lambda q: q.snapshot(job.pk, attempt, together=True))
     published = published_tasks(job.pk, attempt)  # read while NATS answers
     snapshot = snapshot()
     if not snapshot.reachable:
         raise QueueUnavailable("NATS did not answer")  # an empty fetch from a hung server is no "drained"
     if cannot_be_dead_or_lost(snapshot, published):
+        _remember_healthy((job.pk, attempt), config)
         return None  # the common empty call (others hold the last tasks): no counts read
     first = _with_counts(job, snapshot, queued=False)  # queued results only matter to a job that looks dead
     judged = assess(first, runtime.layout(), config)
@@ -81,6 +86,17 @@ def check_inline(job) -> Assessment | None:
     if judged.act:
         OrmStore().fail(plan.Action(job.pk, attempt, "fail", judged))
     return judged
+
+
+def _remember_healthy(key: tuple[int, int], config) -> None:
+    window = runtime.layout().ack_wait / 4 if config.inline_recheck is None else config.inline_recheck
+    if window <= 0:
+        return
+    now = time.monotonic()
+    if len(_healthy_until) >= _REMEMBERED:
+        for stale in [k for k, due in _healthy_until.items() if due <= now]:
+            _healthy_until.pop(stale, None)
+    _healthy_until[key] = now + window
 
 
 def observe(job, queued: bool = True) -> Observation:

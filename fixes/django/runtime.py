@@ -55,3 +55,6 @@ def reset() -> None:
     """Forget cached objects (tests that change settings)."""
     for fn in (layout, bridge, binding):
         fn.cache_clear()
+    from fixes.django import reaper
+
+    reaper._healthy_until.clear()  # job ids of another database

@@ -65,9 +65,10 @@ def test_from_env_single_switch_overrides_master():
 
 
 def test_from_env_knobs_and_prefix():
-    env = {"X_SWEEP_INTERVAL": "2.5", "X_STUCK_GRACE": "0", "X_STUCK_ACTION": "warn"}
+    env = {"X_SWEEP_INTERVAL": "2.5", "X_STUCK_GRACE": "0", "X_STUCK_ACTION": "warn", "X_INLINE_RECHECK": "0"}
     config = FixesConfig.from_env(env, prefix="X_")
     assert (config.sweep_interval, config.stuck_grace, config.stuck_action) == (2.5, 0.0, "warn")
+    assert config.inline_recheck == 0.0 and FixesConfig().inline_recheck is None
     assert FixesConfig.from_env(env, prefix="CHAOS_") == FixesConfig()  # other prefix: ignored
 
 
@@ -88,7 +89,8 @@ def test_from_env_rejects_bad_values(env):
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{"sweep_interval": -1}, {"stuck_grace": -0.1}, {"stuck_action": "retry"}, {"confirmations": 0}],
+    [{"sweep_interval": -1}, {"stuck_grace": -0.1}, {"stuck_action": "retry"}, {"confirmations": 0},
+     {"inline_recheck": -1}],
 )
 def test_validation(kwargs):
     with pytest.raises(ValueError):
