@@ -151,6 +151,9 @@ def images_without_result(database_url: str, job_ids: list[int]) -> list[tuple[i
 # FAILURE reasons that name a destroyed queue or progress state: with faults firing, such a job's
 # missing images were taken by the fault, not lost by the app
 DESTROYED_BY_FAULT = ("is gone", "missing in Redis")
+# FAILURE reasons that say the job's progress state was gone (the sandbox's, Antenna's): its progress stops at
+# the wipe, and results stored after it are kept, uncounted
+PROGRESS_STATE_GONE = ("missing in Redis", "not found in Redis")
 
 
 def account_for_dead_images(database_url: str, jobs: list[JobRow], handed: dict, crashed: dict,
@@ -206,10 +209,15 @@ def judge(jobs: list[JobRow], duplicates: list[tuple], job_ids: list[int], max_s
         most = max_stream_messages.get(stream_name(job.id), 0)
         if most > job.images:
             report.violations.append(f"job {job.id}: stream held {most} messages for {job.images} images")
-        if judgeable.error_results_stored and job.processed != job.distinct_results:
+        counted_at_most = job.processed - (0 if judgeable.error_results_stored else job.failed)
+        if job.status == "FAILURE" and any(gone in reason for reason in job.reasons for gone in PROGRESS_STATE_GONE):
+            if counted_at_most > job.distinct_results:  # kept-but-uncounted is allowed, counted-but-unstored is not
+                report.violations.append(f"job {job.id}: progress says {job.processed} processed ({job.failed} "
+                                         f"failed), only {job.distinct_results} images have a result")
+        elif judgeable.error_results_stored and job.processed != job.distinct_results:
             report.violations.append(f"job {job.id}: progress says {job.processed} processed, "
                                      f"{job.distinct_results} images have a result")
-        if not judgeable.error_results_stored and not (
+        elif not judgeable.error_results_stored and not (
                 job.processed - job.failed <= job.distinct_results <= job.processed):
             report.violations.append(f"job {job.id}: progress says {job.processed} processed ({job.failed} "
                                      f"failed), {job.distinct_results} images have a result")

@@ -64,6 +64,19 @@ def test_antenna_stores_nothing_for_an_error_result(distinct, ok):
     assert (violations(details(failed=2, distinct=distinct), ANTENNA) == []) is ok
 
 
+@pytest.mark.parametrize(("reason", "judgeable"), [
+    ("Job state missing in Redis (flushed or expired); cannot count progress", SANDBOX),
+    ("Job 1 marked as FAILURE: Job state keys not found in Redis (likely cleaned up concurrently)", ANTENNA)])
+def test_a_job_whose_progress_state_was_wiped_may_keep_results_it_could_not_count(reason, judgeable):
+    """The load run's redis-restart: the batch that finds no progress state is stored (nothing lost), not counted,
+    and the job fails. Counting an image with no result is still a violation."""
+    wiped = dict(status="FAILURE", processed=4, logs=[("ERROR", reason)])
+    assert violations(details(**wiped, distinct=20), judgeable) == []
+    assert violations(details(**wiped, distinct=3), judgeable) == [
+        "job 1: progress says 4 processed (0 failed), only 3 images have a result"]
+    assert violations(details(status="FAILURE", processed=4, distinct=20, logs=[("ERROR", "other")]), judgeable)
+
+
 def test_what_antenna_cannot_judge_is_named():
     assert SANDBOX.not_judged() == {}
     assert set(ANTENNA.not_judged()) == {"progress counts each result once",
