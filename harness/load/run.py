@@ -187,7 +187,7 @@ def wait_statuses(http: httpx.Client, job_ids: list[int], wanted, timeout: float
 
 def run(args: argparse.Namespace) -> tuple[Report, dict]:
     started = datetime.now(UTC)
-    out = args.out or Path("reports") / f"load-{started:%Y%m%dT%H%M%SZ}"
+    out = (args.out or Path("reports") / f"load-{started:%Y%m%dT%H%M%SZ}").resolve()  # Locust processes run elsewhere
     out.mkdir(parents=True, exist_ok=True)
     judgeable = Judgeable.of(args.target.kind)
     stack = args.target.build(stack_settings(args), web_workers=args.web_workers).start()

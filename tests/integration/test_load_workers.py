@@ -9,9 +9,10 @@ from harness.load.run import parse_args, run
 pytestmark = pytest.mark.integration
 
 
-def test_two_workers_each_answer_tasks_and_report_them(tmp_path):
+def test_two_workers_each_answer_tasks_and_report_them(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path.parent)  # a relative --out, as the default reports/load-<time> is
     args = parse_args(["--target", "sandbox", "--workers", "2", "--jobs", "2", "--images", "120", "--users", "4",
-                       "--duration", "30", "--terminal-timeout", "30", "--out", str(tmp_path)])
+                       "--duration", "30", "--terminal-timeout", "30", "--out", tmp_path.name])
     report, summary = run(args)
 
     assert report.ok, report.violations
