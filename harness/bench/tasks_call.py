@@ -38,27 +38,36 @@ SANDBOX_MODES = {  # label -> the inline check's settings
 }
 
 
+def _empty_call_ms(targets: dict, start, images: int, calls: int, warmup: int) -> dict[str, list[float]]:
+    """Per label, the milliseconds of `calls` empty /tasks/ calls on its running target: one job each, started by
+    `start(target, images)`, whose tasks are all reserved and held; `warmup` calls first (connections, the NATS
+    bridge, pull subscriptions), then the calls alternating between the targets so all see the same load."""
+    timings: dict[str, list[float]] = {label: [] for label in targets}
+    with contextlib.ExitStack() as clients_open:
+        clients = {label: clients_open.enter_context(api(target)) for label, target in targets.items()}
+        jobs = {}
+        for label, target in targets.items():
+            jobs[label] = start(target, images)
+            assert len(reserve(clients[label], jobs[label], images)) == images  # held: nothing left to hand out
+        for label in targets:
+            for _ in range(warmup):
+                reserve(clients[label], jobs[label], 16)
+        for i in range(calls * len(targets)):
+            label = list(targets)[i % len(targets)]
+            began = time.perf_counter()
+            handed = reserve(clients[label], jobs[label], 16)
+            timings[label].append(time.perf_counter() - began)
+            assert handed == [], "a task was handed out: the call was not empty"
+    return {label: [t * 1000 for t in values] for label, values in timings.items()}
+
+
 def run(calls: int = 300, images: int = 4) -> list[Measurement]:
     base = {"fixes": "on", "FIX_SWEEP": "0", "ack_wait": 300, "max_deliver": 3, "fetch_timeout": FETCH_TIMEOUT}
-    timings: dict[str, list[float]] = {mode: [] for mode in SANDBOX_MODES}
     with contextlib.ExitStack() as stacks:
-        clients, jobs = {}, {}
-        for mode, settings in SANDBOX_MODES.items():
-            stack = stacks.enter_context(running_stack({**base, **settings}, web_workers=1, beat=False))
-            clients[mode] = stacks.enter_context(api(stack))
-            jobs[mode] = started_job(stack, images)
-            assert len(reserve(clients[mode], jobs[mode], images)) == images  # held: nothing left to hand out
-        for mode in SANDBOX_MODES:  # warm up connections, the NATS bridge and pull subscriptions
-            for _ in range(10):
-                reserve(clients[mode], jobs[mode], 16)
-        for i in range(calls * len(SANDBOX_MODES)):
-            mode = list(SANDBOX_MODES)[i % len(SANDBOX_MODES)]
-            began = time.perf_counter()
-            handed = reserve(clients[mode], jobs[mode], 16)
-            timings[mode].append(time.perf_counter() - began)
-            assert handed == [], "a task was handed out: the call was not empty"
+        targets = {mode: stacks.enter_context(running_stack({**base, **settings}, web_workers=1, beat=False))
+                   for mode, settings in SANDBOX_MODES.items()}
+        ms = _empty_call_ms(targets, started_job, images, calls, warmup=10)
     name, note = "tasks_call", f"{calls} empty calls each, fetch_timeout {FETCH_TIMEOUT:g} s, interleaved"
-    ms = {mode: [t * 1000 for t in values] for mode, values in timings.items()}
     rows = []
     for mode in SANDBOX_MODES:
         rows += [Measurement(name, f"empty /tasks/ p{q}, inline check {mode}", percentile(ms[mode], q), "ms", note)
@@ -86,26 +95,12 @@ def run_antenna(spec, calls: int = 50, images: int = 4) -> list[Measurement]:
     The fixes wait on NATS as long as HEAD does (NATS_FETCH_TIMEOUT = 0.5 s), so the differences of the medians
     are what each adds to an empty call: the fixes' whole /tasks/ path, and the inline check alone."""
     base = {"FIX_SWEEP": "0", "ack_wait": 300, "max_deliver": 3, "fetch_timeout": HEAD_FETCH_TIMEOUT}
-    timings: dict[str, list[float]] = {label: [] for label in MODES}
     with contextlib.ExitStack() as stacks:
-        clients, jobs = {}, {}
-        for label, settings in MODES.items():
-            target = stacks.enter_context(running_target(spec, {**base, **settings}, web_workers=1, beat=False))
-            clients[label] = stacks.enter_context(api(target))
-            jobs[label] = started_job_on(target, images)
-            assert len(reserve(clients[label], jobs[label], images)) == images  # held: nothing left to hand out
-        for label in MODES:  # warm up connections, the NATS bridge and pull subscriptions
-            for _ in range(5):
-                reserve(clients[label], jobs[label], 16)
-        for i in range(calls * len(MODES)):
-            label = list(MODES)[i % len(MODES)]
-            began = time.perf_counter()
-            handed = reserve(clients[label], jobs[label], 16)
-            timings[label].append(time.perf_counter() - began)
-            assert handed == [], "a task was handed out: the call was not empty"
+        targets = {label: stacks.enter_context(running_target(spec, {**base, **settings}, web_workers=1, beat=False))
+                   for label, settings in MODES.items()}
+        ms = _empty_call_ms(targets, started_job_on, images, calls, warmup=5)
     name = "tasks_call"
     note = f"Antenna; {calls} empty calls each, {HEAD_FETCH_TIMEOUT:g} s on NATS, interleaved"
-    ms = {label: [t * 1000 for t in values] for label, values in timings.items()}
     rows = []
     for label in MODES:
         rows += [Measurement(name, f"[antenna] empty /tasks/ p{q}, {label}", percentile(ms[label], q), "ms", note)
