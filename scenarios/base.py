@@ -225,20 +225,18 @@ class Ctx:
 
         poll_until(acked, timeout=timeout * slowdown(), interval=0.1, what=f"every delivered task of job {job} acked")
 
-    def wait_for(self, job: int, statuses, timeout: float = 30.0) -> str:
+    def wait_for(self, job: int, statuses, timeout: float = 30.0, interval: float = 0.1) -> str:
         statuses = (statuses,) if isinstance(statuses, str) else tuple(statuses)
-        return poll_until(lambda: (s := self.status(job)) in statuses and s, timeout=timeout, interval=0.1,
+        return poll_until(lambda: (s := self.status(job)) in statuses and s, timeout=timeout, interval=interval,
                           what=f"job {job} in {statuses}")
 
     def watch(self, job: int, statuses, window: float, why: str = "") -> str | None:
         """An observation window that ends early: until the job is in `statuses`, at most `window` seconds
         (x slowdown). Returns its status then, None if the window passed (what the fixes-off run shows)."""
-        statuses = (statuses,) if isinstance(statuses, str) else tuple(statuses)
         window *= slowdown()
         self.note(f"watch job {job} for at most {window:.0f}s{f': {why}' if why else ''}")
         try:
-            return poll_until(lambda: (s := self.status(job)) in statuses and s, timeout=window, interval=0.25,
-                              what=f"job {job} in {statuses}")
+            return self.wait_for(job, statuses, timeout=window, interval=0.25)
         except Timeout:
             return None
 
