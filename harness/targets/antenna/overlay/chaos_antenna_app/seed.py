@@ -22,7 +22,7 @@ def seed_spec() -> dict:
 
 def seed(spec: dict) -> dict:
     """Create (once) what the harness works with; returns the token, project id and pipeline slug."""
-    from ami.main.models import Project
+    from ami.main.models import Project, Taxon, TaxonRank
     from ami.ml.models import Pipeline, ProcessingService
     from ami.ml.models.algorithm import Algorithm, AlgorithmCategoryMap
     from ami.ml.models.project_pipeline_config import ProjectPipelineConfig
@@ -46,6 +46,11 @@ def seed(spec: dict) -> dict:
             data=[{"index": i, "label": label} for i, label in enumerate(labels)], labels=labels, version="1")
         classifier = Algorithm.objects.create(key=spec["classifier"]["key"], name=spec["classifier"]["name"],
                                               task_type="classification", category_map=category_map)
+    # A database that has stored results before already holds the taxa its pipeline names. On an empty one,
+    # Antenna creates a taxon on first sight without a lock: two first results stored at once both create it,
+    # and one fails on the unique name (and stays unacked until a worker polls again).
+    for label in spec["labels"]:
+        Taxon.objects.get_or_create(name=label, defaults={"rank": TaxonRank.UNKNOWN})
     pipeline, _ = Pipeline.objects.get_or_create(slug=spec["pipeline"], defaults={"name": "Simulated workers"})
     pipeline.algorithms.set([detector, classifier])
     ProjectPipelineConfig.objects.get_or_create(project=project, pipeline=pipeline)
