@@ -38,15 +38,21 @@ def results_counted_once(history: Sequence[Op], snapshot: dict) -> Verdict:
     A job that failed or was revoked may hold a stored result it never counted (it stopped counting);
     it may never count more results than it stored (images it marked failed without a result, e.g. as lost,
     count as processed and failed). A SUCCESS job has counted every image exactly once. No job: unknown.
+
+    A Start may leave out images that already hold a result (Antenna skips what the pipeline processed in an
+    earlier attempt): the job's total is then below its image count, and those images' results are not its
+    attempt's to count.
     """
     violations, jobs = [], jobs_of(snapshot)
     if not jobs:
         return no_evidence("results_counted_once", "no job in the final snapshot")
     for job in jobs:
-        processed, stored = job["progress"]["processed"], job["results"]["distinct_images"]
+        progress = job["progress"]
+        skipped = max(0, job["images"] - progress["total_images"]) if progress["total_images"] else 0
+        processed, stored = progress["processed"], job["results"]["distinct_images"] - skipped
         stopped = job["status"] in ("FAILURE", "REVOKED")
-        wrong = processed - job["progress"]["failed"] > stored if stopped else processed != stored
-        if job["status"] == "SUCCESS" and processed != job["images"]:
+        wrong = processed - progress["failed"] > stored if stopped else processed != stored
+        if job["status"] == "SUCCESS" and processed + skipped != job["images"]:
             wrong = True
         if wrong:
             violations.append({"job": job["id"], "status": job["status"], "attempt": job["attempt"],

@@ -58,6 +58,24 @@ def test_a_success_that_did_not_count_every_image():
     return [], snapshot(job(images=3, processed=2, results=results))
 
 
+def restarted_success(stored: int) -> dict:
+    """A job Started again whose run left out the 8 images that already held a result (Antenna's filter)."""
+    restarted = job(images=30, attempt=2, processed=22,
+                    results={"rows": stored, "distinct_images": stored, "duplicates": [], "subjects": []})
+    restarted["progress"]["total_images"] = 22
+    return restarted
+
+
+@verdict_case("results_counted_once", True)
+def test_a_restart_that_left_out_images_with_results():
+    return [], snapshot(restarted_success(stored=30))
+
+
+@verdict_case("results_counted_once", False)
+def test_a_restart_that_left_out_images_without_results():
+    return [], snapshot(restarted_success(stored=22))
+
+
 @verdict_case("results_counted_once", None)
 def test_results_counted_once_on_no_job():
     return [], snapshot()
